@@ -1,0 +1,205 @@
+"""Settings, all from the environment (see .env.example for every name and its meaning)."""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        # A production start with a guessable key would sign sessions anyone can forge.
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The public address of this site: signed JD download links handed to draup-world start with it.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_fsm",
+    "django_fsm_log",
+    "django_q",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "onboarding",
+    "batches",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "etter_site.urls"
+WSGI_APPLICATION = "etter_site.wsgi.application"
+ASGI_APPLICATION = "etter_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, workers and the lease heartbeat write at once: wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "media/"
+# Uploaded JDs larger than this are refused: nobody writes a 20 MB job description.
+JD_MAX_UPLOAD_BYTES = env.int("JD_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+
+LOGIN_URL = "admin:login"
+
+# --- draup-world (see ../shared/draup-world-contract.md) ----------------------------------
+DRAUP_WORLD_SIMULATOR = env.bool("DRAUP_WORLD_SIMULATOR", default=DEBUG)
+DRAUP_WORLD_BASE_URL = env.str("DRAUP_WORLD_BASE_URL", default=f"{SITE_URL}/simulator").rstrip("/")
+DRAUP_WORLD_TOKEN = env.str("DRAUP_WORLD_TOKEN", default="")
+DRAUP_WORLD_CONNECT_TIMEOUT = env.float("DRAUP_WORLD_CONNECT_TIMEOUT", default=5.0)
+DRAUP_WORLD_READ_TIMEOUTS = {
+    "create_company_role": env.float("DRAUP_WORLD_CREATE_ROLE_TIMEOUT", default=300.0),
+    "link_job_description": env.float("DRAUP_WORLD_LINK_JD_TIMEOUT", default=300.0),
+    "run_ai_assessment": env.float("DRAUP_WORLD_ASSESSMENT_TIMEOUT", default=1800.0),
+}
+
+# The simulator's behaviour; every rate is a fraction of calls (0.0 to 1.0).
+SIMULATOR = {
+    "LATENCY": {
+        "create_company_role": env.float("SIMULATOR_LATENCY_CREATE_ROLE", default=0.05),
+        "link_job_description": env.float("SIMULATOR_LATENCY_LINK_JD", default=0.05),
+        "run_ai_assessment": env.float("SIMULATOR_LATENCY_ASSESSMENT", default=1.0),
+    },
+    "RATE_503": env.float("SIMULATOR_RATE_503", default=0.0),
+    "RATE_429": env.float("SIMULATOR_RATE_429", default=0.0),
+    "RETRY_AFTER": env.int("SIMULATOR_RETRY_AFTER", default=2),
+    "RATE_HANG": env.float("SIMULATOR_RATE_HANG", default=0.0),
+    "HANG_SECONDS": env.float("SIMULATOR_HANG_SECONDS", default=60.0),
+    "ASSESSMENTS_PER_MINUTE": env.int("SIMULATOR_ASSESSMENTS_PER_MINUTE", default=0),
+    "TOKEN": env.str("SIMULATOR_TOKEN", default=""),
+    "SEED": env.int("SIMULATOR_SEED", default=7),
+    "JD_DOWNLOAD_TIMEOUT": env.float("SIMULATOR_JD_DOWNLOAD_TIMEOUT", default=10.0),
+}
+
+# --- the pipeline --------------------------------------------------------------------------
+# A worker holds a run for this long and renews it while a call runs; a dead worker's run is
+# picked up again by the sweep once it expires.
+PIPELINE_LEASE_SECONDS = env.float("PIPELINE_LEASE_SECONDS", default=60.0)
+# Retry waits up to this long happen inside the worker; longer ones free the worker and the
+# run is picked up by the sweep when it is due.
+PIPELINE_INLINE_WAIT_SECONDS = env.float("PIPELINE_INLINE_WAIT_SECONDS", default=5.0)
+# Multiplies every backoff wait of the retry policies (tests make waits short with it).
+PIPELINE_BACKOFF_SCALE = env.float("PIPELINE_BACKOFF_SCALE", default=1.0)
+# A worker keeps taking queued runs for this long before it hands over to a fresh job.
+PIPELINE_DRAIN_SECONDS = env.float("PIPELINE_DRAIN_SECONDS", default=300.0)
+PIPELINE_SWEEP_MINUTES = env.int("PIPELINE_SWEEP_MINUTES", default=1)
+
+# --- django-q2 -----------------------------------------------------------------------------
+Q_WORKERS = env.int("Q_WORKERS", default=4)
+_q_timeout = int(DRAUP_WORLD_READ_TIMEOUTS["run_ai_assessment"] + PIPELINE_DRAIN_SECONDS + 120)
+Q_CLUSTER = {
+    "name": "etter",
+    "workers": Q_WORKERS,
+    # One job may run a 30-minute assessment; `retry` must stay above `timeout` or the broker
+    # hands the same message to a second worker while the first still runs it.
+    "timeout": _q_timeout,
+    "retry": _q_timeout + 300,
+    "max_attempts": 1,
+    "recycle": 200,
+    "queue_limit": Q_WORKERS * 2,
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "poll": 0.2,
+    "orm": "default",
+}
+Q_REDIS_URL = env.str("Q_REDIS_URL", default="")
+if Q_REDIS_URL:
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = Q_REDIS_URL
+
+# --- API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Etter onboarding pipeline API",
+    "VERSION": "0.1.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}
+
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+DJANGO_FSM_LOG_STORAGE_METHOD = "onboarding.fsm_log.CollectingBackend"

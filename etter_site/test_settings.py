@@ -1,0 +1,46 @@
+"""Settings for the test suite: PostgreSQL when reachable (DATABASE_URL, else the local
+server at 127.0.0.1:5432 as postgres), else SQLite. Short leases and waits so the retry and
+crash tests finish in seconds. Environment values win, so a worker started by a test can be
+pointed at the test database."""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("DRAUP_WORLD_SIMULATOR", "1")
+os.environ.setdefault("PIPELINE_LEASE_SECONDS", "2")
+os.environ.setdefault("PIPELINE_BACKOFF_SCALE", "0.01")
+os.environ.setdefault("PIPELINE_INLINE_WAIT_SECONDS", "3")
+os.environ.setdefault("PIPELINE_DRAIN_SECONDS", "60")
+os.environ.setdefault("Q_WORKERS", "2")
+os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="etter-test-media-"))
+for name in ("SIMULATOR_LATENCY_CREATE_ROLE", "SIMULATOR_LATENCY_LINK_JD", "SIMULATOR_LATENCY_ASSESSMENT"):
+    os.environ.setdefault(name, "0")
+
+
+def _postgres_reachable() -> bool:
+    try:
+        import psycopg
+
+        psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=2").close()
+        return True
+    except Exception:
+        return False
+
+
+if "DATABASE_URL" not in os.environ:
+    if _postgres_reachable():
+        os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/etter"
+    else:
+        os.environ["DATABASE_URL"] = "sqlite:///" + os.path.join(tempfile.gettempdir(), "etter-test.sqlite3")
+
+from .settings import *  # noqa: E402, F403
+from .settings import DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory: workers started by the tests must see the same database.
+    DATABASES["default"]["TEST"] = {"NAME": DATABASES["default"]["NAME"]}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_AUTOREFRESH = True

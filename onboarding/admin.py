@@ -1,0 +1,310 @@
+"""The admin a CSM lives in. Actions and buttons are one service call and a message."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django_fsm.admin import FSMAdminMixin
+from django_fsm_log.admin import StateLogInline
+
+from onboarding import services
+from onboarding.errors import AppError
+from onboarding.models import (
+    Company,
+    DocumentType,
+    Role,
+    RoleDocument,
+    RoleState,
+    Run,
+    RunStep,
+    SimulatorCall,
+    SimulatorFault,
+)
+
+STATE_COLOURS = {
+    "DRAFT": "#6b7280",
+    "QUEUED": "#2563eb",
+    "PROCESSING": "#7c3aed",
+    "READY": "#15803d",
+    "DEGRADED": "#b45309",
+    "FAILED": "#b91c1c",
+    "VALIDATION_ERROR": "#c2410c",
+    "STALE": "#a16207",
+}
+
+
+def state_badge(state: str, label: str) -> str:
+    return format_html(
+        '<span class="etter-state" style="background:{}">{}</span>',
+        STATE_COLOURS.get(state, "#6b7280"),
+        label,
+    )
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "role_count", "ready_count"]
+    search_fields = ["name"]
+    filter_horizontal = ["csms"]
+
+    def get_queryset(self, request):
+        return Company.objects.visible_to(request.user).annotate(
+            _roles=Count("roles"), _ready=Count("roles", filter=Q(roles__state=RoleState.READY))
+        )
+
+    @admin.display(description="roles", ordering="_roles")
+    def role_count(self, obj):
+        return obj._roles
+
+    @admin.display(description="ready", ordering="_ready")
+    def ready_count(self, obj):
+        return obj._ready
+
+
+class RoleDocumentInline(admin.TabularInline):
+    model = RoleDocument
+    extra = 1
+    fields = ["doc_type", "name", "file", "content", "uri", "format", "created_at"]
+    readonly_fields = ["format", "created_at"]
+
+
+class RunInline(ReadOnlyInline):
+    model = Run
+    fields = ["workflow_id", "status", "queued_at", "started_at", "finished_at", "error_message"]
+
+    @admin.display(description="error")
+    def error_message(self, obj):
+        return (obj.error or {}).get("message", "")
+
+
+@admin.register(Role)
+class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
+    fsm_fields = ["state"]
+    fsm_transition_not_allowed_msg = "'{transition_name}' is not allowed from the role's current state."
+    list_display = [
+        "name",
+        "company",
+        "state_display",
+        "processing_step",
+        "draup_role_name",
+        "run_link",
+        "updated_at",
+    ]
+    list_filter = ["state", ("company", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["name", "company__name", "draup_role_name", "draup_role_id"]
+    list_select_related = ["company", "last_run"]
+    list_per_page = 100
+    autocomplete_fields = ["company"]
+    readonly_fields = [
+        "state",
+        "processing_step",
+        "state_reason",
+        "last_run",
+        "ai_automation_score",
+        "dashboard_link",
+        "ready_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["company", "name", "draup_role_id", "draup_role_name", "occupation", "job_family"]},
+        ),
+        (
+            "Onboarding",
+            {
+                "fields": [
+                    "state",
+                    "processing_step",
+                    "state_reason",
+                    "last_run",
+                    "ai_automation_score",
+                    "dashboard_link",
+                    "ready_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+    ]
+    inlines = [RoleDocumentInline, RunInline, StateLogInline]
+    actions = ["push_to_etter", "retry_failed", "cancel_push"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(company__in=Company.objects.visible_to(request.user))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "company":
+            kwargs["queryset"] = Company.objects.visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="state", ordering="state")
+    def state_display(self, obj):
+        return state_badge(obj.state, obj.get_state_display())
+
+    @admin.display(description="last run")
+    def run_link(self, obj):
+        if not obj.last_run:
+            return "-"
+        url = reverse("admin:onboarding_run_change", args=[obj.last_run.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.last_run.get_status_display())
+
+    @admin.display(description="dashboard")
+    def dashboard_link(self, obj):
+        if not obj.dashboard_url:
+            return "-"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a>', obj.dashboard_url, obj.dashboard_url
+        )
+
+    # --- buttons on the role page: pushes and cancels go through the services ---------
+
+    def response_change(self, request, obj):
+        transition = request.POST.get(self.fsm_post_param)
+        if transition not in ("enqueue", "cancel"):
+            return super().response_change(request, obj)
+        try:
+            if transition == "enqueue":
+                run = services.role_push(role=obj, user=request.user)
+                self.message_user(request, f"Pushed {obj.name} to Etter (run {run.workflow_id}).")
+            else:
+                services.run_cancel(run=obj.last_run, user=request.user)
+                self.message_user(request, f"Cancelled the push of {obj.name}.")
+        except AppError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        return HttpResponseRedirect(request.path)
+
+    # --- a READY role whose inputs change becomes STALE -------------------------------
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        mapping = {"draup_role_id", "draup_role_name"} & set(form.changed_data)
+        if change and mapping:
+            services.role_inputs_changed(role=obj, user=request.user, what="The Draup mapping")
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is RoleDocument and change and _jd_changed(formset):
+            if services.role_inputs_changed(
+                role=form.instance, user=request.user, what="The job description"
+            ):
+                form.instance.refresh_from_db()
+
+    # --- list actions -------------------------------------------------------------------
+
+    def has_push_permission(self, request):
+        return request.user.has_perm("onboarding.push_role")
+
+    @admin.action(description="Push to Etter", permissions=["push"])
+    def push_to_etter(self, request, queryset):
+        report = services.roles_push(role_ids=list(queryset.values_list("pk", flat=True)), user=request.user)
+        self._report(request, "Pushed", report)
+
+    @admin.action(description="Retry failed pushes", permissions=["push"])
+    def retry_failed(self, request, queryset):
+        failed = queryset.filter(state__in=[RoleState.FAILED, RoleState.DEGRADED])
+        skipped = queryset.count() - failed.count()
+        report = services.roles_push(
+            role_ids=list(failed.values_list("pk", flat=True)), user=request.user, reason="Retry"
+        )
+        self._report(request, "Retried", report)
+        if skipped:
+            self.message_user(request, f"Skipped {skipped} roles that had not failed.", messages.WARNING)
+
+    @admin.action(description="Cancel push", permissions=["push"])
+    def cancel_push(self, request, queryset):
+        cancelled, skipped = 0, 0
+        for role in queryset.filter(state__in=[RoleState.QUEUED, RoleState.PROCESSING]).select_related(
+            "last_run"
+        ):
+            try:
+                services.run_cancel(run=role.last_run, user=request.user)
+                cancelled += 1
+            except AppError:
+                skipped += 1
+        skipped += queryset.exclude(state__in=[RoleState.QUEUED, RoleState.PROCESSING]).count()
+        self.message_user(request, f"Cancelled {cancelled} pushes.")
+        if skipped:
+            self.message_user(
+                request, f"Skipped {skipped} roles that were not queued or running.", messages.WARNING
+            )
+
+    def _report(self, request, verb: str, report: services.PushReport) -> None:
+        if report.runs:
+            self.message_user(request, f"{verb} {len(report.runs)} roles to Etter.")
+        for reason, count in report.refusal_summary().items():
+            self.message_user(request, f"Refused {count}: {reason}", messages.ERROR)
+        if not report.runs and not report.refused:
+            self.message_user(request, "Nothing to do: no role in the selection could go.", messages.WARNING)
+
+
+def _jd_changed(formset) -> bool:
+    touched = [f.instance for f in formset.forms if f.has_changed()] + formset.deleted_objects
+    return any(d.doc_type == DocumentType.JOB_DESCRIPTION for d in touched)
+
+
+class RunStepInline(ReadOnlyInline):
+    model = RunStep
+    show_change_link = False
+    fields = ["name", "status", "attempts", "started_at", "finished_at", "duration_ms", "error", "output"]
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["workflow_id", "role", "status", "queued_at", "started_at", "finished_at"]
+    list_filter = ["status"]
+    search_fields = ["workflow_id", "role__name", "role__company__name"]
+    list_select_related = ["role__company"]
+    inlines = [RunStepInline]
+    readonly_fields = [f.name for f in Run._meta.fields]
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).filter(role__company__in=Company.objects.visible_to(request.user))
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+if settings.DRAUP_WORLD_SIMULATOR:
+
+    @admin.register(SimulatorCall)
+    class SimulatorCallAdmin(admin.ModelAdmin):
+        list_display = ["created_at", "endpoint", "status_code", "replayed", "idempotency_key", "duration_ms"]
+        list_filter = ["endpoint", "status_code", "replayed"]
+        search_fields = ["idempotency_key", "trace_id"]
+
+        def has_add_permission(self, request):
+            return False
+
+        def has_change_permission(self, request, obj=None):
+            return False
+
+    @admin.register(SimulatorFault)
+    class SimulatorFaultAdmin(admin.ModelAdmin):
+        list_display = ["endpoint", "kind", "remaining", "retry_after", "hang_seconds", "created_at"]

@@ -1,0 +1,48 @@
+"""The one application error: a machine-readable code, words a CSM can act on, and whether
+trying again can help. The admin, the API and the run records all show it the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    status = 400
+
+    def __init__(self, code: str, message: str, *, recoverable: bool = False, **extra: Any):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.recoverable = recoverable
+        self.extra = extra
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, "recoverable": self.recoverable, **self.extra}
+
+
+class InvalidTransition(AppError):
+    def __init__(self, *, current: str, target: str, message: str = ""):
+        super().__init__(
+            "INVALID_TRANSITION",
+            message or f"A role in state {current} cannot move to {target}.",
+            recoverable=False,
+            current_state=current,
+            target_state=target,
+        )
+
+
+class ValidationFailed(AppError):
+    def __init__(self, message: str, **extra: Any):
+        super().__init__("VALIDATION_ERROR", message, recoverable=True, **extra)
+
+
+class AlreadyInFlight(AppError):
+    status = 409
+
+    def __init__(self, *, workflow_id: str, role_name: str):
+        super().__init__(
+            "CONFLICT",
+            f"{role_name} is already being pushed (run {workflow_id}); wait for it or cancel it.",
+            recoverable=True,
+            workflow_id=workflow_id,
+        )

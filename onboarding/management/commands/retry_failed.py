@@ -1,0 +1,40 @@
+from datetime import datetime, time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from onboarding import services
+from onboarding.models import Company, Role, RoleState
+
+
+def _date(value: str) -> datetime:
+    try:
+        return timezone.make_aware(datetime.combine(datetime.fromisoformat(value).date(), time.min))
+    except ValueError:
+        raise CommandError(f"--since takes a date like 2026-01-31, not {value!r}.") from None
+
+
+class Command(BaseCommand):
+    help = "Re-queue failed and degraded roles; each resumes at the step that failed."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--company", help="only this company (exact name)")
+        parser.add_argument("--since", type=_date, help="only runs that ended on or after this date")
+        parser.add_argument("--dry-run", action="store_true", help="count, change nothing")
+
+    def handle(self, *args, company=None, since=None, dry_run=False, **options):
+        roles = Role.objects.filter(state__in=[RoleState.FAILED, RoleState.DEGRADED])
+        if company:
+            if not Company.objects.filter(name=company).exists():
+                raise CommandError(f"No company named {company!r}.")
+            roles = roles.filter(company__name=company)
+        if since:
+            roles = roles.filter(last_run__finished_at__gte=since)
+        ids = list(roles.values_list("pk", flat=True))
+        if dry_run:
+            self.stdout.write(f"Would retry {len(ids)} roles (dry run: nothing changed).")
+            return
+        report = services.roles_push(role_ids=ids, reason="Retry (retry_failed command)")
+        self.stdout.write(f"Retried {len(report.runs)} roles; refused {len(report.refused)}.")
+        for reason, count in report.refusal_summary().items():
+            self.stdout.write(f"  refused {count}: {reason}")

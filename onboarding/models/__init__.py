@@ -1,0 +1,21 @@
+from .company import Company
+from .documents import DocumentFormat, DocumentType, RoleDocument
+from .role import ProcessingStep, Role, RoleState
+from .run import Run, RunStatus, RunStep, StepStatus
+from .simulator import SimulatorCall, SimulatorFault
+
+__all__ = [
+    "Company",
+    "DocumentFormat",
+    "DocumentType",
+    "ProcessingStep",
+    "Role",
+    "RoleDocument",
+    "RoleState",
+    "Run",
+    "RunStatus",
+    "RunStep",
+    "SimulatorCall",
+    "SimulatorFault",
+    "StepStatus",
+]

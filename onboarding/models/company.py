@@ -1,0 +1,35 @@
+from django.conf import settings
+from django.db import models
+
+
+class CompanyQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "CompanyQuerySet":
+        """Staff with the global view see every company; a CSM sees the ones assigned to them."""
+        if user.is_superuser or user.has_perm("onboarding.view_all_companies"):
+            return self
+        return self.filter(csms=user)
+
+
+class Company(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    csms = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="companies",
+        verbose_name="CSMs",
+        help_text="Customer Success Managers who may see and push this company's roles.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CompanyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "companies"
+        permissions = [("view_all_companies", "Can see every company, not only assigned ones")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(name__regex=r"\S"), name="company_name_not_blank"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

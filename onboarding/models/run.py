@@ -1,0 +1,124 @@
+"""A run is one push of one role: a stable workflow id and, step by step, what happened.
+
+It is the single source of truth the worker, the sweep, the status pages and the API read.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def new_workflow_id() -> str:
+    return f"role-onboard-{uuid.uuid4().hex}"
+
+
+def new_trace_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    PROCESSING = "PROCESSING", "Processing"
+    READY = "READY", "Ready"
+    DEGRADED = "DEGRADED", "Degraded"
+    FAILED = "FAILED", "Failed"
+
+
+RUN_IN_FLIGHT = [RunStatus.QUEUED, RunStatus.PROCESSING]
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    RETRYING = "retrying", "Waiting to retry"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class RunQuerySet(models.QuerySet):
+    def in_flight(self) -> RunQuerySet:
+        return self.filter(status__in=RUN_IN_FLIGHT)
+
+    def claimable(self, now) -> RunQuerySet:
+        """In flight, not held by a live worker, and not waiting for a retry."""
+        return self.in_flight().filter(
+            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        )
+
+
+class Run(models.Model):
+    workflow_id = models.CharField(max_length=64, unique=True, default=new_workflow_id, editable=False)
+    trace_id = models.CharField(max_length=32, default=new_trace_id, editable=False)
+    role = models.ForeignKey("onboarding.Role", on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    options = models.JSONField(default=dict, blank=True)
+
+    queued_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # The worker holding the run, until when; renewed while a long call runs.
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # A retry that waits: the run is not picked up before this time.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    cancel_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    error = models.JSONField(null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        constraints = [
+            # Two pushes of one role racing each other: the database lets exactly one through.
+            models.UniqueConstraint(
+                fields=["role"], condition=Q(status__in=RUN_IN_FLIGHT), name="one_run_in_flight_per_role"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at", "queued_at"])]
+
+    def __str__(self) -> str:
+        return self.workflow_id
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in RUN_IN_FLIGHT
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class RunStep(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=50)
+    position = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=StepStatus.choices, default=StepStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    # What the step produced (company_role_id, jd_id, the assessment): later steps read it.
+    output = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="step_name_unique_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.run.workflow_id}:{self.name}"

@@ -1,0 +1,248 @@
+"""Writes that coordinate roles, runs and jobs. Admin actions, API views and commands call
+these; they validate, run the lifecycle transition, save, and enqueue after commit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from onboarding.errors import AlreadyInFlight, AppError, InvalidTransition, ValidationFailed
+from onboarding.jd import pick_job_description, unreadable_reason
+from onboarding.models import DocumentType, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
+from onboarding.models.role import PUSHABLE
+from onboarding.pipeline.engine import CANCELLED
+from onboarding.pipeline.steps import STEPS
+
+from .fsm_log import collected_state_logs
+
+S = RoleState
+RESUMABLE = {RunStatus.FAILED, RunStatus.DEGRADED}
+
+
+@dataclass
+class PushReport:
+    runs: list[Run] = field(default_factory=list)
+    refused: list[tuple[Role, AppError]] = field(default_factory=list)
+
+    def refusal_summary(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for _, error in self.refused:
+            counts[error.message] += 1
+        return dict(counts)
+
+
+def role_problems(role: Role, documents: Iterable[RoleDocument]) -> list[str]:
+    """What a CSM must fix before this role can be pushed (empty when nothing)."""
+    problems = []
+    jd = pick_job_description(documents)
+    if jd is None:
+        problems.append("Add a job description (upload a file, paste the text or give a URI).")
+    elif reason := unreadable_reason(jd):
+        problems.append(reason)
+    if not role.has_draup_mapping:
+        problems.append("Map the role to a Draup role (Draup role id or name).")
+    return problems
+
+
+def _check_permission(user) -> None:
+    if user is not None and not user.has_perm("onboarding.push_role"):
+        raise AppError("FORBIDDEN", "You are not allowed to push roles to Etter.")
+
+
+def roles_push(
+    *, role_ids: Iterable[int], user=None, reason: str = "Pushed to Etter", options: dict | None = None
+) -> PushReport:
+    """Validate and queue many roles at once, in a constant number of queries.
+
+    A failed, degraded role whose last run can resume gets that run back (it starts at the
+    step that failed); every other role gets a new run. Roles that cannot go are refused
+    with the reason, and a draft that fails validation moves to VALIDATION_ERROR.
+    """
+    _check_permission(user)
+    report = PushReport()
+    with transaction.atomic():
+        roles = list(
+            Role.objects.select_for_update(of=("self",))
+            .filter(pk__in=list(role_ids))
+            .select_related("company", "last_run")
+            .order_by("pk")
+        )
+        docs = _job_descriptions_by_role(roles)
+        changed, fresh, resumed = [], [], []
+        with collected_state_logs():
+            for role in roles:
+                try:
+                    _prepare(role, docs[role.pk], user, reason, changed)
+                except AppError as error:
+                    report.refused.append((role, error))
+                    continue
+                resume = role.last_run and role.last_run.status in RESUMABLE and role.state != S.STALE
+                role.apply("enqueue", by=user, reason=reason)
+                changed.append(role)
+                (resumed if resume else fresh).append(role)
+            report.runs = _new_runs(fresh, user, options) + _resumed_runs(resumed)
+            Role.objects.bulk_update(
+                set(changed), ["state", "state_reason", "processing_step", "last_run", "updated_at"]
+            )
+        run_ids = [run.pk for run in report.runs]
+        transaction.on_commit(lambda: pipeline_wake(run_ids))
+    return report
+
+
+def _job_descriptions_by_role(roles: list[Role]) -> dict[int, list[RoleDocument]]:
+    by_role: dict[int, list[RoleDocument]] = defaultdict(list)
+    for doc in RoleDocument.objects.filter(role__in=roles, doc_type=DocumentType.JOB_DESCRIPTION):
+        by_role[doc.role_id].append(doc)
+    return by_role
+
+
+def _prepare(role: Role, documents: list[RoleDocument], user, reason: str, changed: list) -> None:
+    """Raise the AppError that refuses this role, or leave it ready for `enqueue`."""
+    if role.in_flight:
+        raise AlreadyInFlight(
+            workflow_id=role.last_run.workflow_id if role.last_run else "", role_name=role.name
+        )
+    if role.state not in PUSHABLE and role.state != S.VALIDATION_ERROR:
+        raise InvalidTransition(
+            current=role.state,
+            target=S.QUEUED,
+            message=(
+                f"{role.name} is {role.get_state_display()}: nothing to push. "
+                "Mark it stale first to run the assessment again."
+            ),
+        )
+    problems = role_problems(role, documents)
+    if problems:
+        message = " ".join(problems)
+        if role.state == S.DRAFT:
+            role.apply("reject", by=user, reason=message)
+            changed.append(role)
+        elif role.state == S.VALIDATION_ERROR and role.state_reason != message:
+            role.state_reason = message
+            changed.append(role)
+        raise ValidationFailed(message, role_id=role.pk)
+    if role.state == S.VALIDATION_ERROR:
+        role.apply("reopen", by=user, reason="Inputs fixed")
+
+
+def _new_runs(roles: list[Role], user, options: dict | None) -> list[Run]:
+    runs = Run.objects.bulk_create([Run(role=role, created_by=user, options=options or {}) for role in roles])
+    RunStep.objects.bulk_create(
+        [RunStep(run=run, name=step.name, position=i) for run in runs for i, step in enumerate(STEPS)]
+    )
+    for role, run in zip(roles, runs, strict=True):
+        role.last_run = run
+    return runs
+
+
+def _resumed_runs(roles: list[Role]) -> list[Run]:
+    """Reopen each role's last run: completed steps stay completed, the rest start afresh."""
+    runs = [role.last_run for role in roles]
+    now = timezone.now()
+    Run.objects.filter(pk__in=[r.pk for r in runs]).update(
+        status=RunStatus.QUEUED,
+        queued_at=now,
+        finished_at=None,
+        error=None,
+        next_attempt_at=None,
+        cancel_requested=False,
+        cancel_requested_by=None,
+        lease_owner="",
+        lease_expires_at=None,
+    )
+    RunStep.objects.filter(run__in=runs).exclude(status="completed").update(
+        status="pending", attempts=0, error=None, started_at=None, finished_at=None, duration_ms=None
+    )
+    for run in runs:
+        run.status, run.queued_at = RunStatus.QUEUED, now
+    return runs
+
+
+def role_push(*, role: Role, user=None, options: dict | None = None) -> Run:
+    """Push one role; raise the AppError that refused it."""
+    report = roles_push(role_ids=[role.pk], user=user, options=options)
+    if report.refused:
+        raise report.refused[0][1]
+    return report.runs[0]
+
+
+def run_retry(*, run: Run, user=None) -> Run:
+    """Re-queue a failed or degraded run; it starts at the step that failed."""
+    role = run.role
+    if role.last_run_id != run.pk:
+        raise AppError(
+            "NOT_LATEST_RUN", f"{run.workflow_id} is not the latest run of {role.name}; retry the latest one."
+        )
+    if run.status not in RESUMABLE:
+        raise InvalidTransition(
+            current=role.state,
+            target=S.QUEUED,
+            message=(
+                f"{role.name} is {role.get_state_display()}: only failed or degraded runs can be retried."
+            ),
+        )
+    report = roles_push(role_ids=[role.pk], user=user, reason="Retry")
+    if report.refused:
+        raise report.refused[0][1]
+    return report.runs[0]
+
+
+def run_cancel(*, run: Run, user=None) -> Run:
+    """Cancel a queued or running push. A run no worker holds ends now; a running one ends
+    at the next step boundary. Either way the role ends FAILED with the reason "cancelled"."""
+    _check_permission(user)
+    with transaction.atomic():
+        role = Role.objects.select_for_update().get(pk=run.role_id)
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if not run.in_flight:
+            raise InvalidTransition(
+                current=role.state,
+                target=S.FAILED,
+                message=(f"{role.name} is not queued or running: nothing to cancel."),
+            )
+        now = timezone.now()
+        unheld = Run.objects.in_flight().filter(
+            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now), pk=run.pk
+        )
+        if unheld.update(
+            status=RunStatus.FAILED,
+            finished_at=now,
+            error=CANCELLED,
+            cancel_requested=True,
+            cancel_requested_by=user,
+            next_attempt_at=None,
+        ):
+            role.apply("cancel", by=user, reason="cancelled")
+            role.save()
+        else:
+            Run.objects.filter(pk=run.pk).update(cancel_requested=True, cancel_requested_by=user)
+        run.refresh_from_db()
+    return run
+
+
+def pipeline_wake(run_ids: list[int]) -> None:
+    """Ring the doorbell: one targeted job for one run, else one job per worker (each
+    job drains queued runs from the database), never one message per role."""
+    if len(run_ids) == 1:
+        async_task("onboarding.tasks.pipeline_work", run_ids[0], task_name=f"run-{run_ids[0]}")
+        return
+    for _ in range(min(len(run_ids), settings.Q_WORKERS)):
+        async_task("onboarding.tasks.pipeline_work")
+
+
+def role_inputs_changed(*, role: Role, user=None, what: str) -> bool:
+    """A READY role whose JD or mapping changed needs a new assessment: mark it STALE."""
+    with transaction.atomic():
+        role = Role.objects.select_for_update().get(pk=role.pk)
+        if role.state != S.READY:
+            return False
+        role.apply("mark_stale", by=user, reason=f"{what} changed after the assessment")
+        role.save()
+    return True

@@ -1,0 +1,283 @@
+"""The built-in draup-world simulator: the contract's three endpoints, served by this site
+under /simulator/ when DRAUP_WORLD_SIMULATOR is on.
+
+Deterministic (the same role gets the same score), idempotent (a seen Idempotency-Key gets
+the first answer again), and it records every call. Faults come from rates in
+settings.SIMULATOR (seeded) or from SimulatorFault rows, which answer the next calls exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import time
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.http import Http404, HttpRequest, JsonResponse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from onboarding.draup_world import CREATE_COMPANY_ROLE, LINK_JOB_DESCRIPTION, RUN_AI_ASSESSMENT
+from onboarding.models import SimulatorCall, SimulatorFault
+from onboarding.models.simulator import FaultKind
+
+ENDPOINTS = {
+    "create-company-role": CREATE_COMPANY_ROLE,
+    "link-job-description": LINK_JOB_DESCRIPTION,
+    "run-ai-assessment": RUN_AI_ASSESSMENT,
+}
+TASK_POOL = [
+    "Review incoming documents",
+    "Enter data into core systems",
+    "Prepare weekly reports",
+    "Answer routine customer questions",
+    "Schedule meetings and follow-ups",
+    "Reconcile records across systems",
+    "Draft standard correspondence",
+    "Analyse trends in data",
+    "Negotiate with partners",
+    "Coach and develop team members",
+    "Plan and prioritise work",
+    "Investigate exceptions",
+    "Check compliance with policy",
+    "Present findings to stakeholders",
+]
+
+
+class Answer(Exception):
+    def __init__(self, status: int, body: dict, headers: dict | None = None):
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+def _error(status: int, code: str, message: str, **headers) -> Answer:
+    return Answer(status, {"error": code, "message": message}, headers)
+
+
+@csrf_exempt
+@require_POST
+def endpoint_view(request: HttpRequest, path: str) -> JsonResponse:
+    if not settings.DRAUP_WORLD_SIMULATOR:
+        raise Http404("The draup-world simulator is off.")
+    endpoint = ENDPOINTS.get(path)
+    if endpoint is None:
+        raise Http404("Unknown draup-world endpoint.")
+    started = time.monotonic()
+    key = request.headers.get("Idempotency-Key", "")
+    payload, replayed = None, False
+    try:
+        payload = _authorised_payload(request)
+        previous = _first_answer(endpoint, key)
+        if previous is not None:
+            replayed = True
+            raise Answer(200, previous)
+        _maybe_fail(endpoint, key)
+        time.sleep(settings.SIMULATOR["LATENCY"].get(endpoint, 0))
+        raise Answer(200, HANDLERS[endpoint](payload))
+    except Answer as answer:
+        SimulatorCall.objects.create(
+            endpoint=endpoint,
+            idempotency_key=key,
+            trace_id=request.headers.get("X-Trace-Id", ""),
+            status_code=answer.status,
+            request=payload,
+            response=answer.body,
+            replayed=replayed,
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+        response = JsonResponse(answer.body, status=answer.status)
+        for name, value in answer.headers.items():
+            response[name] = value
+        return response
+
+
+def _authorised_payload(request: HttpRequest) -> dict:
+    token = settings.SIMULATOR["TOKEN"]
+    if token and request.headers.get("Authorization") != f"Bearer {token}":
+        raise _error(401, "UNAUTHORIZED", "Missing or wrong bearer token.")
+    try:
+        payload = json.loads(request.body or b"null")
+    except ValueError:
+        raise _error(400, "INVALID_JSON", "The request body is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise _error(400, "INVALID_JSON", "The request body must be a JSON object.")
+    return payload
+
+
+def _first_answer(endpoint: str, key: str) -> dict | None:
+    if not key:
+        return None
+    first = (
+        SimulatorCall.objects.filter(endpoint=endpoint, idempotency_key=key, status_code=200, replayed=False)
+        .values_list("response", flat=True)
+        .first()
+    )
+    return first
+
+
+def _maybe_fail(endpoint: str, key: str) -> None:
+    fault = _take_fault(endpoint)
+    if fault is not None:
+        _raise_fault(fault.kind, fault.retry_after, fault.hang_seconds)
+        return
+    cfg = settings.SIMULATOR
+    tries = SimulatorCall.objects.filter(endpoint=endpoint, idempotency_key=key).count()
+    rng = random.Random(f"{cfg['SEED']}:{endpoint}:{key}:{tries}")
+    roll = rng.random()
+    if roll < cfg["RATE_503"]:
+        _raise_fault(FaultKind.SERVER_ERROR)
+    if roll < cfg["RATE_503"] + cfg["RATE_429"]:
+        _raise_fault(FaultKind.RATE_LIMITED, cfg["RETRY_AFTER"])
+    if roll < cfg["RATE_503"] + cfg["RATE_429"] + cfg["RATE_HANG"]:
+        time.sleep(cfg["HANG_SECONDS"])
+    if endpoint == RUN_AI_ASSESSMENT and cfg["ASSESSMENTS_PER_MINUTE"]:
+        _enforce_rate_limit(cfg["ASSESSMENTS_PER_MINUTE"])
+
+
+def _take_fault(endpoint: str) -> SimulatorFault | None:
+    with transaction.atomic():
+        fault = (
+            SimulatorFault.objects.select_for_update()
+            .filter(endpoint=endpoint, remaining__gt=0)
+            .order_by("id")
+            .first()
+        )
+        if fault is not None:
+            fault.remaining -= 1
+            fault.save(update_fields=["remaining"])
+    return fault
+
+
+def _raise_fault(kind: str, retry_after: int | None = None, hang_seconds: float = 0) -> None:
+    if kind == FaultKind.SERVER_ERROR:
+        raise _error(503, "UNAVAILABLE", "draup-world is temporarily unavailable.")
+    if kind == FaultKind.RATE_LIMITED:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        raise _error(429, "RATE_LIMITED", "Too many assessments; slow down.", **headers)
+    if kind == FaultKind.BAD_REQUEST:
+        raise _error(400, "INVALID_REQUEST", "The role name contains characters draup-world refuses.")
+    if kind == FaultKind.UNAUTHORIZED:
+        raise _error(401, "UNAUTHORIZED", "Missing or wrong bearer token.")
+    if kind == FaultKind.BROKEN_BODY:
+        raise Answer(200, {"unexpected": True})
+    if kind == FaultKind.HANG:
+        time.sleep(hang_seconds or settings.SIMULATOR["HANG_SECONDS"])
+
+
+def _enforce_rate_limit(per_minute: int) -> None:
+    window_start = timezone.now() - timedelta(seconds=60)
+    recent = list(
+        SimulatorCall.objects.filter(
+            endpoint=RUN_AI_ASSESSMENT, status_code=200, replayed=False, created_at__gte=window_start
+        )
+        .order_by("created_at")
+        .values_list("created_at", flat=True)[:per_minute]
+    )
+    if len(recent) >= per_minute:
+        free_at = recent[0] + timedelta(seconds=60)
+        wait = max(1, math.ceil((free_at - timezone.now()).total_seconds()))
+        raise _error(
+            429, "RATE_LIMITED", f"At most {per_minute} assessments a minute.", **{"Retry-After": str(wait)}
+        )
+
+
+# --- the work ----------------------------------------------------------------------------
+
+
+def _required_str(payload: dict, name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise _error(422, "INVALID_REQUEST", f"{name} is required.")
+    return value
+
+
+def _known_company_role(company_role_id: str) -> None:
+    if not SimulatorCall.objects.filter(
+        endpoint=CREATE_COMPANY_ROLE, status_code=200, response__company_role_id=company_role_id
+    ).exists():
+        raise _error(404, "NOT_FOUND", f"No company role {company_role_id}.")
+
+
+def create_company_role(payload: dict) -> dict:
+    company, role = _required_str(payload, "company_name"), _required_str(payload, "role_name")
+    return {"company_role_id": f"cr-{slugify(company)}-{slugify(role)}"}
+
+
+def link_job_description(payload: dict) -> dict:
+    company_role_id = _required_str(payload, "company_role_id")
+    content, uri = payload.get("jd_content"), payload.get("jd_uri")
+    if bool(content) == bool(uri):
+        raise _error(422, "INVALID_REQUEST", "Give exactly one of jd_content and jd_uri.")
+    _known_company_role(company_role_id)
+    if uri:
+        content = _download(uri)
+    digest = hashlib.sha1(content.encode() if isinstance(content, str) else content).hexdigest()
+    return {"jd_linked": True, "jd_id": f"jd-{digest[:12]}"}
+
+
+def _download(uri: str) -> bytes:
+    try:
+        response = requests.get(uri, timeout=settings.SIMULATOR["JD_DOWNLOAD_TIMEOUT"])
+    except requests.RequestException as exc:
+        raise _error(422, "JD_DOWNLOAD_FAILED", f"Could not download jd_uri: {type(exc).__name__}.") from None
+    if response.status_code != 200 or not response.content:
+        raise _error(
+            422, "JD_DOWNLOAD_FAILED", f"Could not download jd_uri: it answered {response.status_code}."
+        )
+    return response.content
+
+
+def run_ai_assessment(payload: dict) -> dict:
+    company, role = _required_str(payload, "company_name"), _required_str(payload, "role_name")
+    company_role_id = _required_str(payload, "company_role_id")
+    _known_company_role(company_role_id)
+    seed = int(hashlib.sha256(f"{company}|{role}".encode()).hexdigest(), 16)
+    rng = random.Random(seed)
+    names = rng.sample(TASK_POOL, 5)
+    shares = [rng.uniform(0.1, 1.0) for _ in names]
+    tasks = [
+        {"name": n, "automation_score": round(rng.uniform(5, 95), 1), "time_share": round(s / sum(shares), 3)}
+        for n, s in zip(names, shares, strict=True)
+    ]
+    score = round(sum(t["automation_score"] * t["time_share"] for t in tasks), 1)
+    hours = round(40 * score / 100 * rng.uniform(0.4, 0.7), 1)
+    impact = {
+        "hours_saved_per_week": hours,
+        "fte_equivalent": round(hours / 40, 2),
+        "automation_potential": "high" if score >= 60 else "medium" if score >= 35 else "low",
+    }
+    return {
+        "ai_automation_score": score,
+        "tasks": tasks,
+        "impact": impact,
+        "dashboard_url": f"{settings.SITE_URL}/simulator/dashboard/{company_role_id}/",
+    }
+
+
+HANDLERS = {
+    CREATE_COMPANY_ROLE: create_company_role,
+    LINK_JOB_DESCRIPTION: link_job_description,
+    RUN_AI_ASSESSMENT: run_ai_assessment,
+}
+
+
+def dashboard_view(request: HttpRequest, company_role_id: str) -> JsonResponse:
+    """A stand-in for the Etter dashboard page the assessment links to."""
+    if not settings.DRAUP_WORLD_SIMULATOR:
+        raise Http404("The draup-world simulator is off.")
+    answer = (
+        SimulatorCall.objects.filter(
+            endpoint=RUN_AI_ASSESSMENT, status_code=200, request__company_role_id=company_role_id
+        )
+        .values_list("response", flat=True)
+        .last()
+    )
+    if answer is None:
+        raise Http404("No assessment for this role yet.")
+    return JsonResponse({"company_role_id": company_role_id, "assessment": answer})

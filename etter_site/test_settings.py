@@ -6,6 +6,7 @@ pointed at the test database."""
 import os
 import tempfile
 
+os.environ["ETTER_IGNORE_DOTENV"] = "1"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("DRAUP_WORLD_SIMULATOR", "1")
 os.environ.setdefault("PIPELINE_LEASE_SECONDS", "2")

@@ -1,0 +1,54 @@
+"""A batch is bookkeeping: who pushed which roles when. Each role's run stays independent."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def new_batch_id() -> str:
+    return f"batch-{uuid.uuid4().hex}"
+
+
+class BatchSource(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+    CSV = "csv", "CSV import"
+    COMMAND = "command", "Command"
+
+
+class Batch(models.Model):
+    batch_id = models.CharField(max_length=64, unique=True, default=new_batch_id, editable=False)
+    name = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=10, choices=BatchSource.choices, default=BatchSource.ADMIN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    requested = models.PositiveIntegerField(default=0, help_text="roles asked for in the push")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return self.name or self.batch_id
+
+
+class BatchRefusal(models.Model):
+    """A role the batch could not queue, and why, in words a CSM can act on."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="refusals")
+    role = models.ForeignKey(
+        "onboarding.Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    company_name = models.CharField(max_length=200, blank=True)
+    role_name = models.CharField(max_length=255, blank=True)
+    code = models.CharField(max_length=40)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.role_name}: {self.message}"

@@ -150,6 +150,16 @@ PIPELINE_BACKOFF_SCALE = env.float("PIPELINE_BACKOFF_SCALE", default=1.0)
 # A worker keeps taking queued runs for this long before it hands over to a fresh job.
 PIPELINE_DRAIN_SECONDS = env.float("PIPELINE_DRAIN_SECONDS", default=300.0)
 PIPELINE_SWEEP_MINUTES = env.int("PIPELINE_SWEEP_MINUTES", default=1)
+# At most this many runs of one company held by workers at once (reference 002 suggests 200);
+# the rest wait in QUEUED, in push order. 0: no limit.
+PIPELINE_COMPANY_CONCURRENCY = env.int("PIPELINE_COMPANY_CONCURRENCY", default=200)
+# Assessments started per minute across all workers (0: no limit). Set it a little below
+# draup-world's own limit; the pace also slows by itself when draup-world answers 429.
+PIPELINE_ASSESSMENTS_PER_MINUTE = env.float("PIPELINE_ASSESSMENTS_PER_MINUTE", default=0)
+# A worker waits up to this long for its assessment slot; a later slot frees the worker.
+PIPELINE_PACE_MAX_WAIT_SECONDS = env.float("PIPELINE_PACE_MAX_WAIT_SECONDS", default=60.0)
+# CSV imports larger than this are refused whole: split the file.
+CSV_MAX_ROWS = env.int("CSV_MAX_ROWS", default=5000)
 
 # --- django-q2 -----------------------------------------------------------------------------
 Q_WORKERS = env.int("Q_WORKERS", default=4)

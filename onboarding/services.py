@@ -57,7 +57,12 @@ def _check_permission(user) -> None:
 
 
 def roles_push(
-    *, role_ids: Iterable[int], user=None, reason: str = "Pushed to Etter", options: dict | None = None
+    *,
+    role_ids: Iterable[int],
+    user=None,
+    reason: str = "Pushed to Etter",
+    options: dict | None = None,
+    batch=None,
 ) -> PushReport:
     """Validate and queue many roles at once, in a constant number of queries.
 
@@ -87,7 +92,7 @@ def roles_push(
                 role.apply("enqueue", by=user, reason=reason)
                 changed.append(role)
                 (resumed if resume else fresh).append(role)
-            report.runs = _new_runs(fresh, user, options) + _resumed_runs(resumed)
+            report.runs = _new_runs(fresh, user, options, batch) + _resumed_runs(resumed, batch)
             Role.objects.bulk_update(
                 set(changed), ["state", "state_reason", "processing_step", "last_run", "updated_at"]
             )
@@ -132,8 +137,10 @@ def _prepare(role: Role, documents: list[RoleDocument], user, reason: str, chang
         role.apply("reopen", by=user, reason="Inputs fixed")
 
 
-def _new_runs(roles: list[Role], user, options: dict | None) -> list[Run]:
-    runs = Run.objects.bulk_create([Run(role=role, created_by=user, options=options or {}) for role in roles])
+def _new_runs(roles: list[Role], user, options: dict | None, batch) -> list[Run]:
+    runs = Run.objects.bulk_create(
+        [Run(role=role, created_by=user, options=options or {}, batch=batch) for role in roles]
+    )
     RunStep.objects.bulk_create(
         [RunStep(run=run, name=step.name, position=i) for run in runs for i, step in enumerate(STEPS)]
     )
@@ -142,21 +149,26 @@ def _new_runs(roles: list[Role], user, options: dict | None) -> list[Run]:
     return runs
 
 
-def _resumed_runs(roles: list[Role]) -> list[Run]:
-    """Reopen each role's last run: completed steps stay completed, the rest start afresh."""
+def _resumed_runs(roles: list[Role], batch) -> list[Run]:
+    """Reopen each role's last run: completed steps stay completed, the rest start afresh.
+    A batch push makes the run part of that batch."""
     runs = [role.last_run for role in roles]
     now = timezone.now()
-    Run.objects.filter(pk__in=[r.pk for r in runs]).update(
+    reopened = dict(
         status=RunStatus.QUEUED,
         queued_at=now,
         finished_at=None,
         error=None,
         next_attempt_at=None,
+        assessment_slot_at=None,
         cancel_requested=False,
         cancel_requested_by=None,
         lease_owner="",
         lease_expires_at=None,
     )
+    if batch is not None:
+        reopened["batch"] = batch
+    Run.objects.filter(pk__in=[r.pk for r in runs]).update(**reopened)
     RunStep.objects.filter(run__in=runs).exclude(status="completed").update(
         status="pending", attempts=0, error=None, started_at=None, finished_at=None, duration_ms=None
     )

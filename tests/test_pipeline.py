@@ -1,7 +1,6 @@
 """The pipeline end to end over real HTTP: the live server serves the simulator, the worker's
 job runs in this process against it, and the database is PostgreSQL when reachable."""
 
-import threading
 import time
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ from onboarding.errors import InvalidTransition
 from onboarding.models import Role, RoleDocument, RoleState, Run, RunStatus, SimulatorCall
 from onboarding.tasks import pipeline_sweep
 from tests.factories import RoleFactory, ready_role
+from tests.helpers import run_in_threads, start_thread, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ALL = (CREATE_COMPANY_ROLE, LINK_JOB_DESCRIPTION, RUN_AI_ASSESSMENT)
@@ -116,13 +116,6 @@ def test_a_read_timeout_on_the_assessment_is_retried(simulator, work, settings):
     wait_until(lambda: simulator.calls(RUN_AI_ASSESSMENT) == 2)  # the hung call ends too
 
 
-def wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_attempts_run_out_per_policy_and_the_role_fails(simulator, work):
     simulator.fault(CREATE_COMPANY_ROLE, "503", times=10)
     role = ready_role()
@@ -159,11 +152,7 @@ def test_two_job_messages_for_one_run_do_the_work_once(simulator, settings):
     run = services.role_push(role=role)
     from onboarding.tasks import pipeline_work
 
-    jobs = [threading.Thread(target=pipeline_work, args=(run.pk,)) for _ in range(2)]
-    for job in jobs:
-        job.start()
-    for job in jobs:
-        job.join()
+    run_in_threads(pipeline_work, 2, run.pk)
     assert reload(role).state == RoleState.READY
     assert [simulator.calls(e) for e in ALL] == [1, 1, 1]
 
@@ -206,8 +195,7 @@ def test_cancel_while_running_stops_at_the_next_step_boundary(simulator, work, s
     settings.SIMULATOR = {**settings.SIMULATOR, "LATENCY": {LINK_JOB_DESCRIPTION: 1.0}}
     role = ready_role()
     run = services.role_push(role=role)
-    worker = threading.Thread(target=work)
-    worker.start()
+    worker = start_thread(work)
     wait_until(lambda: simulator.calls(CREATE_COMPANY_ROLE) == 1)
     services.run_cancel(run=run)
     worker.join()

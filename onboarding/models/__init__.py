@@ -1,7 +1,7 @@
 from .company import Company
 from .documents import DocumentFormat, DocumentType, RoleDocument
 from .role import ProcessingStep, Role, RoleState
-from .run import Run, RunStatus, RunStep, StepStatus
+from .run import Run, RunStatus, RunStep, StepStatus, Throttle
 from .simulator import SimulatorCall, SimulatorFault
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "SimulatorCall",
     "SimulatorFault",
     "StepStatus",
+    "Throttle",
 ]

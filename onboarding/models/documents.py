@@ -78,10 +78,14 @@ class RoleDocument(models.Model):
             raise ValidationError("Give the document one source only: a file, inline text or a URI.")
 
     def save(self, *args, **kwargs) -> None:
+        self.fill_derived()
+        super().save(*args, **kwargs)
+
+    def fill_derived(self) -> None:
+        """Format and default name; bulk_create skips save(), so bulk writers call this."""
         self.format = self._detected_format()
         if not self.name:
             self.name = self._default_name()
-        super().save(*args, **kwargs)
 
     def _detected_format(self) -> str:
         if self.file:

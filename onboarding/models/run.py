@@ -55,6 +55,9 @@ class Run(models.Model):
     workflow_id = models.CharField(max_length=64, unique=True, default=new_workflow_id, editable=False)
     trace_id = models.CharField(max_length=32, default=new_trace_id, editable=False)
     role = models.ForeignKey("onboarding.Role", on_delete=models.CASCADE, related_name="runs")
+    batch = models.ForeignKey(
+        "batches.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -70,6 +73,8 @@ class Run(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # A retry that waits: the run is not picked up before this time.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # An assessment slot reserved under the rate limit, used when the run comes back.
+    assessment_slot_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     cancel_requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -122,3 +127,17 @@ class RunStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run.workflow_id}:{self.name}"
+
+
+class Throttle(models.Model):
+    """Paces calls across every worker: the next free start time for one kind of call.
+
+    Its rate drops when draup-world answers 429 anyway, and climbs back after successes.
+    """
+
+    name = models.CharField(max_length=40, unique=True)
+    next_free_at = models.DateTimeField(null=True, blank=True)
+    rate_factor = models.FloatField(default=1.0)
+
+    def __str__(self) -> str:
+        return self.name

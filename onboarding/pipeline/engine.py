@@ -22,12 +22,13 @@ from enum import Enum
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from onboarding.draup_world import CallContext, DraupWorldError
-from onboarding.models import Role, RoleState, Run, RunStatus, RunStep, StepStatus
+from onboarding.models import Company, Role, RoleState, Run, RunStatus, RunStep, StepStatus
 
+from . import pacing
 from .steps import STEPS, Step
 
 logger = logging.getLogger(__name__)
@@ -58,21 +59,45 @@ def _new_token() -> str:
 
 
 def claim(run_id: int | None = None) -> tuple[int, str] | None:
-    """Take the given run, or the oldest waiting one, if no live worker holds it."""
+    """Take the given run, or the oldest waiting one, if no live worker holds it and its
+    company has a free slot under PIPELINE_COMPANY_CONCURRENCY."""
     now = timezone.now()
+    limit = settings.PIPELINE_COMPANY_CONCURRENCY
     candidates = Run.objects.claimable(now)
     if run_id is not None:
         candidates = candidates.filter(pk=run_id)
-    for pk in candidates.order_by("queued_at", "id").values_list("pk", flat=True)[:5]:
+    if limit:
+        candidates = candidates.exclude(role__company_id__in=_full_companies(now, limit))
+    for pk, company_id in candidates.order_by("queued_at", "id").values_list("pk", "role__company_id")[:5]:
         token = _new_token()
-        taken = (
-            Run.objects.claimable(now)
-            .filter(pk=pk)
-            .update(lease_owner=token, lease_expires_at=now + _lease())
-        )
+        with transaction.atomic():
+            if limit:
+                # One claimer per company at a time: two workers cannot both take the last slot.
+                list(Company.objects.select_for_update().filter(pk=company_id).values_list("pk"))
+                if _held(now).filter(role__company_id=company_id).count() >= limit:
+                    continue
+            taken = (
+                Run.objects.claimable(now)
+                .filter(pk=pk)
+                .update(lease_owner=token, lease_expires_at=now + _lease())
+            )
         if taken:
             return pk, token
     return None
+
+
+def _held(now):
+    return Run.objects.in_flight().filter(lease_expires_at__gt=now)
+
+
+def _full_companies(now, limit: int):
+    return (
+        _held(now)
+        .values("role__company_id")
+        .annotate(held=Count("id"))
+        .filter(held__gte=limit)
+        .values("role__company_id")
+    )
 
 
 def _hold(run_id: int, token: str) -> None:
@@ -213,6 +238,8 @@ def _run_step(ctx: StepContext, step: Step) -> Outcome:
     while True:
         if _cancel_requested(ctx.run):
             return Outcome.CANCELLED
+        if step.paced and pacing.enabled() and not _wait_for_slot(ctx):
+            return Outcome.DEFERRED
         _begin_attempt(ctx, step)
         started = time.monotonic()
         try:
@@ -220,6 +247,8 @@ def _run_step(ctx: StepContext, step: Step) -> Outcome:
                 step.execute(ctx)
         except DraupWorldError as err:
             failure, retryable, retry_after = err, err.retryable, err.retry_after
+            if step.paced and pacing.enabled():
+                pacing.feedback(rate_limited=err.code == "RATE_LIMITED")
         except LeaseLost:
             raise
         except Exception as exc:  # a bug or a broken input must end the run, not loop it
@@ -230,6 +259,8 @@ def _run_step(ctx: StepContext, step: Step) -> Outcome:
             retryable, retry_after = False, None
         else:
             _end_attempt(ctx, StepStatus.COMPLETED, started)
+            if step.paced and pacing.enabled():
+                pacing.feedback(rate_limited=False)
             return Outcome.DONE
         error = {**failure.as_dict(), "step": step.name, "attempts": row.attempts}
         if not retryable or row.attempts >= step.policy.attempts:
@@ -242,6 +273,20 @@ def _run_step(ctx: StepContext, step: Step) -> Outcome:
             return Outcome.DEFERRED
         with Heartbeat(ctx.run.pk, ctx.token):
             time.sleep(wait)
+
+
+def _wait_for_slot(ctx: StepContext) -> bool:
+    """Wait for this run's assessment slot; False when it is too far off to hold the worker
+    (the slot stays reserved and the run comes back then)."""
+    wait = (pacing.slot_for(ctx.run) - timezone.now()).total_seconds()
+    if wait > settings.PIPELINE_PACE_MAX_WAIT_SECONDS:
+        pacing.reserve_later(ctx.run, timezone.now() + timedelta(seconds=wait))
+        _release(ctx.run.pk, ctx.token)
+        return False
+    if wait > 0:
+        with Heartbeat(ctx.run.pk, ctx.token):
+            time.sleep(wait)
+    return True
 
 
 def _begin_attempt(ctx: StepContext, step: Step) -> None:

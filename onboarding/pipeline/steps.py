@@ -24,6 +24,8 @@ class Step:
     policy: RetryPolicy
     execute: Callable[[StepContext], None]
     optional: bool = False
+    # Paced steps start no faster than PIPELINE_ASSESSMENTS_PER_MINUTE across all workers.
+    paced: bool = False
 
 
 def role_setup(ctx: StepContext) -> None:
@@ -66,6 +68,6 @@ def ai_assessment(ctx: StepContext) -> None:
 
 STEPS: list[Step] = [
     Step("role_setup", ProcessingStep.ROLE_SETUP, ROLE_SETUP_POLICY, role_setup),
-    Step("ai_assessment", ProcessingStep.AI_ASSESSMENT, AI_ASSESSMENT_POLICY, ai_assessment),
+    Step("ai_assessment", ProcessingStep.AI_ASSESSMENT, AI_ASSESSMENT_POLICY, ai_assessment, paced=True),
 ]
 STEP_NAMES = [s.name for s in STEPS]

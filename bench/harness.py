@@ -1,0 +1,97 @@
+"""Shared by the benchmarks: a fresh PostgreSQL database, the site (serving the simulator)
+and a django-q2 cluster, each in its own process, as in production."""
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PORT = 8199
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/etter_bench")
+
+
+def bench_env(**overrides: str) -> dict:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "etter_site.settings",
+        "ETTER_IGNORE_DOTENV": "1",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only",
+        "DATABASE_URL": DB_URL,
+        "DRAUP_WORLD_SIMULATOR": "1",
+        "SITE_URL": f"http://127.0.0.1:{PORT}",
+        "SIMULATOR_LATENCY_CREATE_ROLE": "0",
+        "SIMULATOR_LATENCY_LINK_JD": "0",
+        "SIMULATOR_LATENCY_ASSESSMENT": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONWARNINGS": "ignore",
+        **overrides,
+    }
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    name = DB_URL.rsplit("/", 1)[1]
+    with psycopg.connect(DB_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+@contextmanager
+def running_site(env: dict):
+    """Migrate a fresh database, set up Django here, start web and workers; stop them after."""
+    os.environ.update(env)
+    recreate_database()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "etter_site.wsgi",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            "2",
+            "--threads",
+            "8",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    workers = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3)
+        yield
+    finally:
+        for proc in (workers, web):
+            proc.terminate()
+            proc.wait(30)
+
+
+def make_roles(company, n: int, prefix: str) -> list[int]:
+    from onboarding.models import Role, RoleDocument
+
+    roles = Role.objects.bulk_create(
+        [Role(company=company, name=f"{prefix} {i}", draup_role_name="Analyst") for i in range(n)]
+    )
+    RoleDocument.objects.bulk_create(
+        [RoleDocument(role=r, content=f"# {r.name}\nDoes things.", format="text") for r in roles]
+    )
+    return [r.pk for r in roles]

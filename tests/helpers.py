@@ -1,0 +1,30 @@
+import threading
+import time
+
+from django.db import connection
+
+
+def start_thread(target, *args) -> threading.Thread:
+    """A thread that closes its own database connection, as a worker process would on exit."""
+
+    def run():
+        try:
+            target(*args)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def run_in_threads(target, n: int, *args) -> None:
+    for thread in [start_thread(target, *args) for _ in range(n)]:
+        thread.join()
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

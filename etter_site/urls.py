@@ -1,10 +1,14 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from onboarding import simulator, views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/pipeline/", include("onboarding.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("documents/<str:token>/", views.document_download, name="onboarding-document-download"),
     re_path(
         r"^simulator/api/automated_workflows/(?P<path>[a-z-]+)$",

@@ -250,20 +250,25 @@ def _checked_assessment(body: dict[str, Any]) -> dict[str, Any]:
 _local = threading.local()
 
 
-def client() -> DraupWorldClient:
-    """One client (one connection pool) per thread, rebuilt when the settings change."""
+def client(*, use_simulator: bool = False) -> DraupWorldClient:
+    """One client (one connection pool) per thread and target, rebuilt when settings change.
+    `use_simulator` targets this site's built-in simulator (a push with ?use_mock=true)."""
+    if use_simulator:
+        base_url, token = f"{settings.SITE_URL}/simulator", settings.SIMULATOR["TOKEN"]
+    else:
+        base_url, token = settings.DRAUP_WORLD_BASE_URL, settings.DRAUP_WORLD_TOKEN
     key = (
-        settings.DRAUP_WORLD_BASE_URL,
-        settings.DRAUP_WORLD_TOKEN,
+        base_url,
+        token,
         settings.DRAUP_WORLD_CONNECT_TIMEOUT,
         tuple(sorted(settings.DRAUP_WORLD_READ_TIMEOUTS.items())),
     )
-    if getattr(_local, "key", None) != key:
-        _local.client = DraupWorldClient(
-            base_url=settings.DRAUP_WORLD_BASE_URL,
-            token=settings.DRAUP_WORLD_TOKEN,
+    clients = _local.__dict__.setdefault("clients", {})
+    if key not in clients:
+        clients[key] = DraupWorldClient(
+            base_url=base_url,
+            token=token,
             connect_timeout=settings.DRAUP_WORLD_CONNECT_TIMEOUT,
             read_timeouts=settings.DRAUP_WORLD_READ_TIMEOUTS,
         )
-        _local.key = key
-    return _local.client
+    return clients[key]

@@ -9,8 +9,12 @@ from typing import Any
 class AppError(Exception):
     status = 400
 
-    def __init__(self, code: str, message: str, *, recoverable: bool = False, **extra: Any):
+    def __init__(
+        self, code: str, message: str, *, recoverable: bool = False, status: int | None = None, **extra: Any
+    ):
         super().__init__(message)
+        if status is not None:
+            self.status = status
         self.code = code
         self.message = message
         self.recoverable = recoverable
@@ -46,3 +50,17 @@ class AlreadyInFlight(AppError):
             recoverable=True,
             workflow_id=workflow_id,
         )
+
+
+class NotFound(AppError):
+    status = 404
+
+    def __init__(self, message: str):
+        super().__init__("NOT_FOUND", message, recoverable=False)
+
+
+class Forbidden(AppError):
+    status = 403
+
+    def __init__(self, message: str):
+        super().__init__("FORBIDDEN", message, recoverable=False)

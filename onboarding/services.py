@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from onboarding.errors import AlreadyInFlight, AppError, InvalidTransition, ValidationFailed
+from onboarding.errors import AlreadyInFlight, AppError, Forbidden, InvalidTransition, ValidationFailed
 from onboarding.jd import pick_job_description, unreadable_reason
 from onboarding.models import DocumentType, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
 from onboarding.models.role import PUSHABLE
@@ -53,7 +53,7 @@ def role_problems(role: Role, documents: Iterable[RoleDocument]) -> list[str]:
 
 def _check_permission(user) -> None:
     if user is not None and not user.has_perm("onboarding.push_role"):
-        raise AppError("FORBIDDEN", "You are not allowed to push roles to Etter.")
+        raise Forbidden("You are not allowed to push roles to Etter.")
 
 
 def roles_push(
@@ -76,9 +76,14 @@ def roles_push(
         roles = list(
             Role.objects.select_for_update(of=("self",))
             .filter(pk__in=list(role_ids))
-            .select_related("company", "last_run")
+            .select_related("company")
             .order_by("pk")
         )
+        # Read after the lock, not joined to it: a joined row would be the one from before
+        # a concurrent push committed (PostgreSQL re-checks only the locked table).
+        last_runs = Run.objects.in_bulk([r.last_run_id for r in roles if r.last_run_id])
+        for role in roles:
+            role.last_run = last_runs.get(role.last_run_id)
         docs = _job_descriptions_by_role(roles)
         changed, fresh, resumed = [], [], []
         with collected_state_logs():

@@ -161,6 +161,10 @@ class StepContext:
         return self.run.role
 
     @property
+    def use_simulator(self) -> bool:
+        return bool(self.run.options.get("use_mock"))
+
+    @property
     def output(self) -> dict:
         return self.row.output
 

@@ -30,7 +30,7 @@ class Step:
 
 def role_setup(ctx: StepContext) -> None:
     role = ctx.role
-    api = draup_world.client()
+    api = draup_world.client(use_simulator=ctx.use_simulator)
     if "company_role_id" not in ctx.output:
         company_role_id = api.create_company_role(
             ctx.call(draup_world.CREATE_COMPANY_ROLE),
@@ -57,7 +57,7 @@ def role_setup(ctx: StepContext) -> None:
 
 def ai_assessment(ctx: StepContext) -> None:
     role = ctx.role
-    result = draup_world.client().run_ai_assessment(
+    result = draup_world.client(use_simulator=ctx.use_simulator).run_ai_assessment(
         ctx.call(draup_world.RUN_AI_ASSESSMENT),
         company_name=role.company.name,
         role_name=role.name,

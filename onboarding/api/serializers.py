@@ -1,0 +1,179 @@
+"""Request and response shapes of reference 001 "API Reference" and 002 "API Design"."""
+
+from rest_framework import serializers
+
+from onboarding.models import DocumentType
+
+
+class DocumentIn(serializers.Serializer):
+    type = serializers.ChoiceField(choices=DocumentType.values, default=DocumentType.JOB_DESCRIPTION)
+    uri = serializers.URLField(required=False, allow_blank=True, max_length=2000)
+    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+    def validate(self, data):
+        if bool(data.get("uri")) == bool((data.get("content") or "").strip()):
+            raise serializers.ValidationError("Give each document exactly one of uri and content.")
+        return data
+
+
+class OptionsIn(serializers.Serializer):
+    skip_enhancement_workflows = serializers.BooleanField(default=False)
+    force_rerun = serializers.BooleanField(default=False)
+    notify_on_complete = serializers.BooleanField(default=True)
+
+
+class PushIn(serializers.Serializer):
+    company_id = serializers.CharField(max_length=200, help_text="the company's name")
+    role_name = serializers.CharField(max_length=255)
+    documents = DocumentIn(many=True, required=False, default=list)
+    draup_role_id = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+    draup_role_name = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+    options = OptionsIn(required=False, default=dict)
+
+
+class PushOut(serializers.Serializer):
+    workflow_id = serializers.CharField()
+    role_id = serializers.CharField()
+    status = serializers.CharField()
+    estimated_duration_seconds = serializers.IntegerField()
+    position_in_queue = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
+
+
+class StepOut(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    duration_ms = serializers.IntegerField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProgressOut(serializers.Serializer):
+    current = serializers.IntegerField()
+    total = serializers.IntegerField()
+    steps = StepOut(many=True)
+
+
+class ErrorBody(serializers.Serializer):
+    error = serializers.CharField()
+    message = serializers.CharField()
+    recoverable = serializers.BooleanField()
+
+
+class StatusOut(serializers.Serializer):
+    workflow_id = serializers.CharField()
+    role_id = serializers.CharField()
+    company_id = serializers.CharField()
+    role_name = serializers.CharField()
+    status = serializers.CharField()
+    current_step = serializers.CharField(allow_null=True)
+    progress = ProgressOut()
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    estimated_duration_seconds = serializers.IntegerField()
+    position_in_queue = serializers.IntegerField(allow_null=True)
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    dashboard_url = serializers.CharField(allow_null=True)
+    error = serializers.DictField(allow_null=True)
+
+
+class ErrorOut(serializers.Serializer):
+    detail = ErrorBody()
+
+
+class HealthOut(serializers.Serializer):
+    status = serializers.CharField()
+    version = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    components = serializers.DictField(child=serializers.CharField())
+
+
+class CompaniesOut(serializers.Serializer):
+    companies = serializers.ListField(child=serializers.CharField())
+    total_count = serializers.IntegerField()
+
+
+class RoleOut(serializers.Serializer):
+    job_id = serializers.CharField()
+    job_title = serializers.CharField()
+    job_role = serializers.CharField()
+    draup_role = serializers.CharField()
+    occupation = serializers.CharField()
+    job_family = serializers.CharField()
+    status = serializers.CharField()
+
+
+class RolesOut(serializers.Serializer):
+    company_name = serializers.CharField()
+    roles = RoleOut(many=True)
+    total_count = serializers.IntegerField()
+
+
+class PushBatchIn(serializers.Serializer):
+    roles = PushIn(many=True, allow_empty=False, max_length=5000)
+    options = OptionsIn(required=False, default=dict)
+
+
+class AcceptedOut(serializers.Serializer):
+    company_id = serializers.CharField()
+    role_name = serializers.CharField()
+    workflow_id = serializers.CharField()
+
+
+class RefusedOut(serializers.Serializer):
+    company_id = serializers.CharField()
+    role_name = serializers.CharField()
+    error = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class PushBatchOut(serializers.Serializer):
+    batch_id = serializers.CharField()
+    accepted = AcceptedOut(many=True)
+    refused = RefusedOut(many=True)
+
+
+class FailureOut(serializers.Serializer):
+    workflow_id = serializers.CharField()
+    role_name = serializers.CharField()
+    company_id = serializers.CharField()
+    step = serializers.CharField(allow_null=True)
+    error = serializers.DictField()
+
+
+class BatchStatusOut(serializers.Serializer):
+    batch_id = serializers.CharField()
+    total = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    refused = serializers.IntegerField()
+    percent_done = serializers.FloatField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    estimated_seconds_left = serializers.FloatField(allow_null=True)
+    failed = FailureOut(many=True)
+
+
+class RetryFailedOut(serializers.Serializer):
+    batch_id = serializers.CharField()
+    retried = serializers.IntegerField()
+    refused = serializers.IntegerField()
+
+
+class HistoryItemOut(serializers.Serializer):
+    workflow_id = serializers.CharField()
+    role_name = serializers.CharField()
+    status = serializers.CharField()
+    batch_id = serializers.CharField(allow_null=True)
+    queued_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.DictField(allow_null=True)
+
+
+class MetadataOut(serializers.Serializer):
+    states = serializers.ListField(child=serializers.DictField())
+    transitions = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    steps = serializers.ListField(child=serializers.DictField())
+    statuses = serializers.ListField(child=serializers.CharField())

@@ -1,0 +1,325 @@
+"""/api/v1/pipeline/*: each view validates, calls one service or selector, and answers."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from batches.models import Batch, BatchSource
+from batches.selectors import batch_status
+from batches.services import batch_push, batch_retry_failed
+from onboarding import services
+from onboarding.api import serializers as s
+from onboarding.errors import NotFound, ValidationFailed
+from onboarding.health import components_health
+from onboarding.intake import PushRequest, roles_for_requests
+from onboarding.models import Company, ProcessingStep, Role, RoleState, Run, RunStatus
+from onboarding.models.role import allowed_transitions
+from onboarding.pipeline.steps import STEPS
+from onboarding.selectors import estimated_duration_seconds, queue_position, run_for, run_status
+
+ERRORS = {
+    400: s.ErrorOut,
+    401: s.ErrorOut,
+    403: s.ErrorOut,
+    404: s.ErrorOut,
+    409: s.ErrorOut,
+    429: s.ErrorOut,
+}
+USE_MOCK = OpenApiParameter("use_mock", bool, description="run against the built-in simulator", default=False)
+
+
+def _push_request(data: dict) -> PushRequest:
+    return PushRequest(
+        company_id=data["company_id"],
+        role_name=data["role_name"],
+        documents=data["documents"],
+        draup_role_id=data["draup_role_id"],
+        draup_role_name=data["draup_role_name"],
+    )
+
+
+def _options(request, data: dict) -> dict:
+    options = dict(data.get("options") or {})
+    if request.query_params.get("use_mock", "").lower() in ("1", "true", "yes"):
+        if not settings.DRAUP_WORLD_SIMULATOR:
+            raise ValidationFailed("use_mock needs the built-in simulator, which is off on this site.")
+        options["use_mock"] = True
+    return options
+
+
+class PushApi(APIView):
+    @extend_schema(
+        request=s.PushIn,
+        responses={200: s.PushOut, **ERRORS},
+        parameters=[USE_MOCK],
+        summary="Push one role to Etter",
+    )
+    def post(self, request):
+        data = s.PushIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        options = _options(request, data.validated_data)
+        roles, errors = roles_for_requests(user=request.user, requests=[_push_request(data.validated_data)])
+        if errors:
+            raise errors[0]
+        role = roles[0]
+        run = services.role_push(role=role, user=request.user, options=options)
+        return Response(
+            {
+                "workflow_id": run.workflow_id,
+                "role_id": str(role.pk),
+                "status": "queued",
+                "estimated_duration_seconds": estimated_duration_seconds(),
+                "position_in_queue": queue_position(run),
+                "message": f"Workflow started for {role.name} at {role.company.name}",
+            }
+        )
+
+
+class StatusApi(APIView):
+    @extend_schema(responses={200: s.StatusOut, **ERRORS}, summary="A run's status and progress")
+    def get(self, request, workflow_id: str):
+        return Response(run_status(run_for(request.user, workflow_id)))
+
+
+class HealthApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []
+
+    @extend_schema(
+        responses={200: s.HealthOut, 503: s.HealthOut}, summary="Health of the database, workers, draup-world"
+    )
+    def get(self, request):
+        components = components_health()
+        healthy = all(v in ("healthy", "simulator") for v in components.values())
+        body = {
+            "status": "healthy" if healthy else "unhealthy",
+            "version": settings.SPECTACULAR_SETTINGS["VERSION"],
+            "timestamp": timezone.now(),
+            "components": components,
+        }
+        return Response(body, status=200 if healthy else 503)
+
+
+class CompaniesApi(APIView):
+    @extend_schema(responses={200: s.CompaniesOut, **ERRORS}, summary="Companies you may see")
+    def get(self, request):
+        names = list(Company.objects.visible_to(request.user).values_list("name", flat=True))
+        return Response({"companies": names, "total_count": len(names)})
+
+
+class RolesApi(APIView):
+    @extend_schema(responses={200: s.RolesOut, **ERRORS}, summary="A company's roles")
+    def get(self, request, company_name: str):
+        company = Company.objects.visible_to(request.user).filter(name=company_name).first()
+        if company is None:
+            raise NotFound(f"No company named {company_name!r}.")
+        roles = [
+            {
+                "job_id": str(r.pk),
+                "job_title": r.name,
+                "job_role": r.name,
+                "draup_role": r.draup_role_name,
+                "occupation": r.occupation,
+                "job_family": r.job_family,
+                "status": r.state.lower(),
+            }
+            for r in Role.objects.filter(company=company).order_by("name")
+        ]
+        return Response({"company_name": company.name, "roles": roles, "total_count": len(roles)})
+
+
+class PushBatchApi(APIView):
+    @extend_schema(
+        request=s.PushBatchIn,
+        responses={200: s.PushBatchOut, **ERRORS},
+        parameters=[USE_MOCK],
+        summary="Push many roles as one batch",
+    )
+    def post(self, request):
+        data = s.PushBatchIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        items = [_push_request(item) for item in data.validated_data["roles"]]
+        options = _options(request, data.validated_data)
+        roles, errors = roles_for_requests(user=request.user, requests=items)
+        if not roles:
+            raise ValidationFailed(
+                "None of the roles could be found or created: " + next(iter(errors.values())).message
+            )
+        batch = batch_push(
+            role_ids=[r.pk for r in roles.values()],
+            user=request.user,
+            source=BatchSource.API,
+            name=f"{len(items)} roles from the API",
+            options=options,
+        )
+        runs = {run.role_id: run.workflow_id for run in batch.runs.all()}
+        reasons = {r.role_id: r for r in batch.refusals.all()}
+        accepted, refused = [], []
+        for i, item in enumerate(items):
+            role = roles.get(i)
+            if role is not None and role.pk in runs:
+                accepted.append(
+                    {"company_id": item.company_id, "role_name": item.role_name, "workflow_id": runs[role.pk]}
+                )
+            else:
+                error = errors.get(i) or reasons[role.pk]
+                code = error.code
+                refused.append(
+                    {
+                        "company_id": item.company_id,
+                        "role_name": item.role_name,
+                        "error": code,
+                        "reason": error.message,
+                    }
+                )
+        return Response({"batch_id": batch.batch_id, "accepted": accepted, "refused": refused})
+
+
+def _batch_for(user, batch_id: str) -> Batch:
+    batch = Batch.objects.filter(batch_id=batch_id).first()
+    visible = Company.objects.visible_to(user)
+    if batch is None or not (
+        user.is_superuser
+        or Run.objects.filter(batch=batch, role__company__in=visible).exists()
+        or batch.created_by_id == user.pk
+    ):
+        raise NotFound(f"No batch {batch_id}.")
+    return batch
+
+
+class BatchStatusApi(APIView):
+    @extend_schema(
+        responses={200: s.BatchStatusOut, **ERRORS}, summary="A batch's counts, progress and failures"
+    )
+    def get(self, request, batch_id: str):
+        status = batch_status(_batch_for(request.user, batch_id))
+        return Response(
+            {
+                "batch_id": batch_id,
+                "total": status.total,
+                "counts": {k.lower(): v for k, v in status.counts.items()},
+                "refused": status.refused,
+                "percent_done": status.percent_done,
+                "started_at": status.started_at,
+                "finished_at": status.finished_at,
+                "estimated_seconds_left": status.seconds_left,
+                "failed": [
+                    {
+                        "workflow_id": r.workflow_id,
+                        "role_name": r.role.name,
+                        "company_id": r.role.company.name,
+                        "step": (r.error or {}).get("step"),
+                        "error": r.error or {},
+                    }
+                    for r in status.failures
+                ],
+            }
+        )
+
+
+class RetryFailedApi(APIView):
+    @extend_schema(
+        request=None, responses={200: s.RetryFailedOut, **ERRORS}, summary="Retry a batch's failed roles"
+    )
+    def post(self, request, batch_id: str):
+        retried, refused = batch_retry_failed(batch=_batch_for(request.user, batch_id), user=request.user)
+        return Response({"batch_id": batch_id, "retried": retried, "refused": refused})
+
+
+class RetryApi(APIView):
+    @extend_schema(
+        request=None, responses={200: s.StatusOut, **ERRORS}, summary="Retry a failed or degraded run"
+    )
+    def post(self, request, workflow_id: str):
+        run = services.run_retry(run=run_for(request.user, workflow_id), user=request.user)
+        return Response(run_status(run_for(request.user, run.workflow_id)))
+
+
+class CancelApi(APIView):
+    @extend_schema(
+        request=None, responses={200: s.StatusOut, **ERRORS}, summary="Cancel a queued or running push"
+    )
+    def post(self, request, workflow_id: str):
+        run = services.run_cancel(run=run_for(request.user, workflow_id), user=request.user)
+        return Response(run_status(run_for(request.user, run.workflow_id)))
+
+
+class HistoryPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class HistoryApi(APIView):
+    @extend_schema(
+        responses={200: s.HistoryItemOut(many=True), **ERRORS},
+        summary="A company's runs, newest first",
+        parameters=[
+            OpenApiParameter("status", str, enum=[v.lower() for v in RunStatus.values]),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+    )
+    def get(self, request, company_id: str):
+        company = Company.objects.visible_to(request.user).filter(name=company_id).first()
+        if company is None:
+            raise NotFound(f"No company named {company_id!r}.")
+        runs = (
+            Run.objects.filter(role__company=company)
+            .select_related("role", "batch")
+            .order_by("-queued_at", "-id")
+        )
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted.upper() not in RunStatus.values:
+                raise ValidationFailed(
+                    f"status must be one of {', '.join(v.lower() for v in RunStatus.values)}."
+                )
+            runs = runs.filter(status=wanted.upper())
+        paginator = HistoryPagination()
+        page = paginator.paginate_queryset(runs, request, view=self)
+        return paginator.get_paginated_response(
+            [
+                {
+                    "workflow_id": r.workflow_id,
+                    "role_name": r.role.name,
+                    "status": r.status.lower(),
+                    "batch_id": r.batch.batch_id if r.batch else None,
+                    "queued_at": r.queued_at,
+                    "completed_at": r.finished_at,
+                    "error": r.error,
+                }
+                for r in page
+            ]
+        )
+
+
+class MetadataApi(APIView):
+    @extend_schema(
+        responses={200: s.MetadataOut, **ERRORS}, summary="States, transitions and steps, for a UI"
+    )
+    def get(self, request):
+        return Response(
+            {
+                "states": [{"value": st.value, "label": st.label} for st in RoleState],
+                "transitions": allowed_transitions(),
+                "steps": [
+                    {
+                        "name": st.name,
+                        "substate": st.substate,
+                        "optional": st.optional,
+                        "max_attempts": st.policy.attempts,
+                    }
+                    for st in STEPS
+                ],
+                "statuses": [v.lower() for v in RunStatus.values],
+                "substates": [v for v in ProcessingStep.values if v],
+            }
+        )

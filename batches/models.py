@@ -17,6 +17,17 @@ class BatchSource(models.TextChoices):
     COMMAND = "command", "Command"
 
 
+class BatchQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "BatchQuerySet":
+        """Staff with the global view see all; a CSM sees batches that touch their companies."""
+        from onboarding.models import Company
+
+        if user.is_superuser or user.has_perm("onboarding.view_all_companies"):
+            return self
+        touching = self.filter(runs__role__company__in=Company.objects.visible_to(user)).values("pk")
+        return self.filter(models.Q(pk__in=touching) | models.Q(created_by=user))
+
+
 class Batch(models.Model):
     batch_id = models.CharField(max_length=64, unique=True, default=new_batch_id, editable=False)
     name = models.CharField(max_length=255, blank=True)
@@ -27,12 +38,19 @@ class Batch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     requested = models.PositiveIntegerField(default=0, help_text="roles asked for in the push")
 
+    objects = BatchQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "batches"
 
     def __str__(self) -> str:
         return self.name or self.batch_id
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("status-batch", args=[self.pk])
 
 
 class BatchRefusal(models.Model):

@@ -73,3 +73,55 @@ def _seconds_left(batch: Batch, now: datetime, in_flight: int, recent: int) -> f
     if not finished or window <= 0:
         return None
     return round(in_flight / (finished / window), 1)
+
+
+def finished_per_minute(batch: Batch) -> list[tuple[datetime, int]]:
+    """Roles of the batch that finished, minute by minute (one query)."""
+    from django.db.models.functions import TruncMinute
+
+    rows = (
+        Run.objects.filter(batch=batch, finished_at__isnull=False)
+        .annotate(minute=TruncMinute("finished_at"))
+        .values("minute")
+        .annotate(n=Count("id"))
+        .order_by("minute")
+    )
+    return [(row["minute"], row["n"]) for row in rows]
+
+
+@dataclass
+class FailureGroup:
+    code: str
+    count: int
+    fix: object
+    examples: list[Run]
+
+
+def failure_groups(status: BatchStatus) -> tuple[list[FailureGroup], list[FailureGroup]]:
+    """The batch's failures grouped by what went wrong, split into (needs you, engineer)."""
+    from django.db.models.fields.json import KT
+
+    from onboarding.explain import ENGINEER, fix_for
+
+    counts = dict(
+        Run.objects.filter(batch=status.batch, status__in=[RunStatus.FAILED, RunStatus.DEGRADED])
+        .annotate(code=KT("error__error"))
+        .values_list("code")
+        .annotate(n=Count("id"))
+    )
+    groups = [
+        FailureGroup(
+            code or "UNKNOWN",
+            n,
+            fix_for({"error": code}),
+            [r for r in status.failures if (r.error or {}).get("error") == code][:5],
+        )
+        for code, n in sorted(counts.items(), key=lambda kv: -kv[1])
+    ]
+    return [g for g in groups if g.fix.who != ENGINEER], [g for g in groups if g.fix.who == ENGINEER]
+
+
+def retrying_runs(batch: Batch, limit: int = 50) -> tuple[int, list[Run]]:
+    """Runs waiting for a retry the system will make by itself, soonest first."""
+    waiting = Run.objects.filter(batch=batch, status=RunStatus.PROCESSING, next_attempt_at__isnull=False)
+    return waiting.count(), list(waiting.select_related("role").order_by("next_attempt_at")[:limit])

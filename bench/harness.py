@@ -2,6 +2,7 @@
 and a django-q2 cluster, each in its own process, as in production."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -77,12 +78,35 @@ def running_site(env: dict):
         stderr=subprocess.DEVNULL,
     )
     try:
-        time.sleep(3)
+        _wait_for_web(web)
         yield
     finally:
-        for proc in (workers, web):
-            proc.terminate()
-            proc.wait(30)
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # a call may still hang in a child
+            for proc in (workers, web):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+            for proc in (workers, web):
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
+
+
+def _wait_for_web(web: subprocess.Popen) -> None:
+    import requests
+
+    for _ in range(100):
+        if web.poll() is not None:
+            raise SystemExit(f"the web server exited ({web.returncode}): is port {PORT} taken?")
+        try:
+            requests.get(f"http://127.0.0.1:{PORT}/api/v1/pipeline/health", timeout=1)
+            time.sleep(1)  # and give the cluster a moment
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise SystemExit("the web server did not start")
 
 
 def make_roles(company, n: int, prefix: str) -> list[int]:

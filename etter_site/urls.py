@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from onboarding import simulator, views
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="status-index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("status/", include("onboarding.status_urls")),
     path("api/v1/pipeline/", include("onboarding.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -17,6 +17,7 @@ from django_fsm_log.admin import StateLogInline
 from batches.csv_import import import_roles
 from onboarding import services
 from onboarding.errors import AppError
+from onboarding.explain import STATE_COLOURS
 from onboarding.models import (
     Company,
     DocumentType,
@@ -28,17 +29,6 @@ from onboarding.models import (
     SimulatorCall,
     SimulatorFault,
 )
-
-STATE_COLOURS = {
-    "DRAFT": "#6b7280",
-    "QUEUED": "#2563eb",
-    "PROCESSING": "#7c3aed",
-    "READY": "#15803d",
-    "DEGRADED": "#b45309",
-    "FAILED": "#b91c1c",
-    "VALIDATION_ERROR": "#c2410c",
-    "STALE": "#a16207",
-}
 
 
 def state_badge(state: str, label: str) -> str:

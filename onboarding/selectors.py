@@ -88,3 +88,40 @@ def run_status(run: Run) -> dict:
         "dashboard_url": (role.dashboard_url or None) if run.status == RunStatus.READY else None,
         "error": run.error,
     }
+
+
+ROLLUP_STATES = {
+    "ready": ["READY"],
+    "in_flight": ["QUEUED", "PROCESSING"],
+    "needs_you": ["FAILED", "VALIDATION_ERROR", "DEGRADED"],
+    "stale": ["STALE"],
+}
+
+
+def rollup_annotations(prefix: str = "") -> dict:
+    """Count expressions for a company roll-up: ready, in flight, needs you, stale, never pushed."""
+    from django.db.models import Count
+
+    field = f"{prefix}state"
+    counts = {
+        name: Count("pk" if not prefix else prefix.rstrip("_"), filter=Q(**{f"{field}__in": states}))
+        for name, states in ROLLUP_STATES.items()
+    }
+    counts["never_pushed"] = Count(
+        "pk" if not prefix else prefix.rstrip("_"),
+        filter=Q(**{field: "DRAFT", f"{prefix}last_run__isnull": True}),
+    )
+    counts["total"] = Count("pk" if not prefix else prefix.rstrip("_"))
+    return counts
+
+
+def companies_with_rollup(user):
+    from onboarding.models import Company
+
+    return Company.objects.visible_to(user).annotate(**rollup_annotations("roles__")).order_by("name")
+
+
+def company_rollup(company) -> dict:
+    from onboarding.models import Role
+
+    return Role.objects.filter(company=company).aggregate(**rollup_annotations())

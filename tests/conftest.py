@@ -1,3 +1,10 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -48,3 +55,55 @@ def count_queries():
         return len(ctx.captured_queries)
 
     return count
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if "sqlite" in db["ENGINE"]:
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def cluster(simulator, tmp_path):
+    """Start `manage.py qcluster` pointed at the test database and the live simulator."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "etter_site.test_settings",
+        "DATABASE_URL": _database_url(),
+        "SITE_URL": simulator.url,
+        "DRAUP_WORLD_BASE_URL": simulator.url + "/simulator",
+        "Q_WORKERS": "1",
+    }
+    started = []
+
+    def start() -> subprocess.Popen:
+        log = open(tmp_path / f"cluster-{len(started)}.log", "w")
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # the whole group: no worker left holding the DB
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+    time.sleep(0.5)  # let PostgreSQL notice the closed connections before the database is dropped
+    for log in sorted(tmp_path.glob("cluster-*.log")):
+        print(log.name, log.read_text()[-3000:])

@@ -3,13 +3,9 @@ simulator: the product as it runs, including a worker killed with SIGKILL mid-as
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from onboarding import services
 from onboarding.draup_world import CREATE_COMPANY_ROLE, RUN_AI_ASSESSMENT
@@ -18,52 +14,6 @@ from onboarding.tasks import pipeline_sweep
 from tests.factories import ready_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if "sqlite" in db["ENGINE"]:
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-@pytest.fixture
-def cluster(simulator, tmp_path):
-    """Start `manage.py qcluster` pointed at the test database and the live simulator."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "etter_site.test_settings",
-        "DATABASE_URL": _database_url(),
-        "SITE_URL": simulator.url,
-        "DRAUP_WORLD_BASE_URL": simulator.url + "/simulator",
-        "Q_WORKERS": "1",
-    }
-    started = []
-
-    def start() -> subprocess.Popen:
-        log = open(tmp_path / f"cluster-{len(started)}.log", "w")
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-    for log in sorted(tmp_path.glob("cluster-*.log")):
-        print(log.name, log.read_text()[-3000:])
 
 
 def wait_for(condition, timeout=45.0):

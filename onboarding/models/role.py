@@ -84,6 +84,11 @@ class Role(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.company.name})" if self.company_id else self.name
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("status-role", args=[self.pk])
+
     def clean_fields(self, exclude=None) -> None:
         # The state is protected: only transitions change it, so validation must not re-assign it.
         super().clean_fields(exclude={*(exclude or ()), "state"})

@@ -228,7 +228,7 @@ def _start(run: Run, token: str) -> None:
         run.status, run.started_at = RunStatus.PROCESSING, timezone.now()
         run.save(update_fields=["status", "started_at"])
         if role.state == RoleState.QUEUED:
-            role.apply("start")
+            role.apply("start", reason="A worker started the run")
             role.save()
     run.role = role
 
@@ -345,7 +345,7 @@ def _finish(
         )
         if status == RunStatus.READY:
             _store_assessment(role, rows["ai_assessment"].output)
-            role.apply("finish_ready")
+            role.apply("finish_ready", reason="Assessment stored; visible on the Etter dashboard")
         elif status == RunStatus.DEGRADED:
             _store_assessment(role, rows["ai_assessment"].output)
             role.apply("finish_degraded", reason=error["message"])

@@ -1,0 +1,240 @@
+"""Server-rendered status pages a CSM watches: a role, a batch, a company, and an index.
+Each live part is a small partial that the page re-fetches every few seconds while work is in
+flight (static/etter/poll.js), and stops fetching once it has ended."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from django_fsm_log.models import StateLog
+
+from batches.models import Batch
+from batches.selectors import batch_status, failure_groups, finished_per_minute, retrying_runs
+from batches.services import batch_retry_failed
+from onboarding import services
+from onboarding.errors import AppError
+from onboarding.explain import STATE_TEXT, fix_for
+from onboarding.models import Company, Role, RoleState
+from onboarding.selectors import companies_with_rollup, company_rollup, queue_position
+
+POLL_SECONDS = 3
+
+
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "status/index.html",
+        {
+            "companies": companies_with_rollup(request.user),
+            "batches": Batch.objects.visible_to(request.user).select_related("created_by")[:10],
+        },
+    )
+
+
+# --- a role ----------------------------------------------------------------------------------
+
+
+def _role(request: HttpRequest, pk: int) -> Role:
+    return get_object_or_404(
+        Role.objects.visible_to(request.user).select_related("company", "last_run"), pk=pk
+    )
+
+
+def _role_context(request: HttpRequest, role: Role) -> dict:
+    run = role.last_run
+    steps = list(run.steps.all()) if run else []
+    done = sum(s.status == "completed" for s in steps)
+    tasks = sorted((role.assessment or {}).get("tasks") or [], key=lambda t: -t.get("automation_score", 0))
+    can_push = request.user.has_perm("onboarding.push_role")
+    return {
+        "role": role,
+        "run": run,
+        "steps": steps,
+        "done": done,
+        "total": len(steps),
+        "progress_text": f"{done} of {len(steps)} steps",
+        "explanation": STATE_TEXT[role.state],
+        "fix": fix_for(run.error) if run and run.error else None,
+        "position": queue_position(run) if run else None,
+        "top_tasks": tasks[:3],
+        "history": StateLog.objects.for_(role).select_related("by").order_by("-timestamp", "-id")[:20],
+        "in_flight": role.in_flight,
+        "poll_seconds": POLL_SECONDS,
+        "can_push": can_push and role.state in (RoleState.DRAFT, RoleState.STALE, RoleState.VALIDATION_ERROR),
+        "can_retry": can_push and role.state in (RoleState.FAILED, RoleState.DEGRADED),
+        "can_cancel": can_push and role.in_flight,
+    }
+
+
+@login_required
+def role_page(request: HttpRequest, pk: int) -> HttpResponse:
+    role = _role(request, pk)
+    return render(request, "status/role.html", _role_context(request, role))
+
+
+@login_required
+def role_live(request: HttpRequest, pk: int) -> HttpResponse:
+    role = _role(request, pk)
+    return render(request, "status/_role_live.html", _role_context(request, role))
+
+
+@login_required
+@require_POST
+def role_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    role = _role(request, pk)
+    try:
+        if action == "push":
+            run = services.role_push(role=role, user=request.user)
+            messages.success(request, f"Pushed {role.name} to Etter (run {run.workflow_id}).")
+        elif action == "retry":
+            services.run_retry(run=role.last_run, user=request.user)
+            messages.success(request, f"Retrying {role.name} from the step that failed.")
+        elif action == "cancel":
+            services.run_cancel(run=role.last_run, user=request.user)
+            messages.success(request, f"Cancelled the push of {role.name}.")
+        else:
+            messages.error(request, "Unknown action.")
+    except AppError as error:
+        messages.error(request, error.message)
+    return redirect("status-role", pk=role.pk)
+
+
+# --- a batch ---------------------------------------------------------------------------------
+
+
+def _batch(request: HttpRequest, pk: int) -> Batch:
+    return get_object_or_404(Batch.objects.visible_to(request.user).select_related("created_by"), pk=pk)
+
+
+def _batch_context(request: HttpRequest, batch: Batch) -> dict:
+    status = batch_status(batch)
+    needs_you, engineer = failure_groups(status)
+    waiting, retrying = retrying_runs(batch)
+    per_minute = finished_per_minute(batch)
+    peak = max((n for _, n in per_minute), default=1)
+    bars = [
+        {
+            "x": i * 24,
+            "height": round(96 * n / peak),
+            "y": 100 - round(96 * n / peak),
+            "minute": minute,
+            "n": n,
+        }
+        for i, (minute, n) in enumerate(per_minute)
+    ]
+    return {
+        "batch": batch,
+        "status": status,
+        "needs_you": needs_you,
+        "engineer": engineer,
+        "retrying_count": waiting,
+        "retrying": retrying,
+        "bars": bars,
+        "chart_width": max(30, len(bars)) * 24,
+        "poll_seconds": POLL_SECONDS,
+        "progress_text": f"{status.percent_done:g}% done",
+        "can_retry": request.user.has_perm("onboarding.push_role") and (needs_you or engineer),
+    }
+
+
+@login_required
+def batch_page(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "status/batch.html", _batch_context(request, _batch(request, pk)))
+
+
+@login_required
+def batch_live(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "status/_batch_live.html", _batch_context(request, _batch(request, pk)))
+
+
+@login_required
+@require_POST
+def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(request, pk)
+    try:
+        retried, refused = batch_retry_failed(batch=batch, user=request.user)
+        messages.success(
+            request, f"Retrying {retried} failed roles." + (f" {refused} could not go." if refused else "")
+        )
+    except AppError as error:
+        messages.error(request, error.message)
+    return redirect("status-batch", pk=batch.pk)
+
+
+# --- a company -------------------------------------------------------------------------------
+
+
+def _company(request: HttpRequest, pk: int) -> Company:
+    return get_object_or_404(Company.objects.visible_to(request.user), pk=pk)
+
+
+@login_required
+def company_page(request: HttpRequest, pk: int) -> HttpResponse:
+    company = _company(request, pk)
+    attention = (
+        Role.objects.filter(company=company, state__in=["FAILED", "VALIDATION_ERROR", "DEGRADED", "STALE"])
+        .select_related("last_run")
+        .order_by("name")[:100]
+    )
+    return render(
+        request,
+        "status/company.html",
+        {
+            "company": company,
+            "rollup": company_rollup(company),
+            "attention": attention,
+            "batches": Batch.objects.visible_to(request.user)
+            .filter(runs__role__company=company)
+            .distinct()[:10],
+        },
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+def company_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """Every role's status, for sending to the customer; streamed, so 2,500 roles cost little."""
+    company = _company(request, pk)
+    writer = csv.writer(_Echo())
+    roles = Role.objects.filter(company=company).select_related("last_run").order_by("name")
+
+    def rows():
+        yield writer.writerow(
+            [
+                "role",
+                "state",
+                "what it means",
+                "reason",
+                "ai_automation_score",
+                "dashboard_url",
+                "ready_at",
+                "workflow_id",
+            ]
+        )
+        for role in roles.iterator(chunk_size=1000):
+            yield writer.writerow(
+                [
+                    role.name,
+                    role.get_state_display(),
+                    STATE_TEXT[role.state],
+                    role.state_reason,
+                    role.ai_automation_score if role.ai_automation_score is not None else "",
+                    role.dashboard_url,
+                    role.ready_at.isoformat() if role.ready_at else "",
+                    role.last_run.workflow_id if role.last_run else "",
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{company.name} roles.csv"'
+    return response

@@ -101,7 +101,7 @@ def test_a_batch_pages_progress_bar_moves_without_reloading(page, live_server, c
     assert first == 0.0
     cluster()
     page.wait_for_function(
-        "() => Number(document.querySelector('progress').value) > 0 && Number(document.querySelector('progress').value) < 100",
+        "() => { const v = Number(document.querySelector('progress').value); return v > 0 && v < 100; }",
         timeout=45_000,
     )
     page.screenshot(path=str(ARTIFACTS / "batch-moving.png"), full_page=True)

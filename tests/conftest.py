@@ -3,7 +3,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -11,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from onboarding.models import SimulatorCall, SimulatorFault
 from onboarding.tasks import pipeline_work
+from tests.helpers import ROOT, database_url
 
 
 class Simulator:
@@ -57,35 +57,25 @@ def count_queries():
     return count
 
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if "sqlite" in db["ENGINE"]:
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 @pytest.fixture
 def cluster(simulator, tmp_path):
     """Start `manage.py qcluster` pointed at the test database and the live simulator."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "etter_site.test_settings",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "SITE_URL": simulator.url,
         "DRAUP_WORLD_BASE_URL": simulator.url + "/simulator",
         "Q_WORKERS": "1",
     }
     started = []
 
-    def start() -> subprocess.Popen:
+    def start(**extra_env: str) -> subprocess.Popen:
         log = open(tmp_path / f"cluster-{len(started)}.log", "w")
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"],
             cwd=ROOT,
-            env=env,
+            env={**env, **extra_env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -1,7 +1,10 @@
 import threading
 import time
+from pathlib import Path
 
 from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_thread(target, *args) -> threading.Thread:
@@ -28,3 +31,10 @@ def wait_until(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if "sqlite" in db["ENGINE"]:
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

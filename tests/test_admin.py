@@ -263,3 +263,17 @@ def test_the_run_page_is_read_only(admin_client):
     response = admin_client.get(url)
     assert response.status_code == 200 and run.workflow_id in response.content.decode()
     assert "role_setup" in response.content.decode()
+
+
+def test_a_user_in_the_csm_group_can_push_from_the_admin(client):
+    from django.contrib.auth.models import Group
+
+    csm = UserFactory()
+    csm.groups.add(Group.objects.get(name="CSM"))
+    company = CompanyFactory()
+    company.csms.add(csm)
+    role = ready_role(company=company)
+    client.force_login(csm)
+    response = client.post(CHANGELIST, {"action": "push_to_etter", "_selected_action": [role.pk]}, follow=True)
+    assert "Pushed 1 roles" in " ".join(messages_of(response))
+    assert client.get(change_url(role)).status_code == 200

@@ -67,21 +67,24 @@ def _save_roles(new: list[Role], known: list[Role]) -> None:
         with transaction.atomic():
             Role.objects.bulk_create(new)
     except IntegrityError:
-        # Another request created one of these roles just now: take the stored ones.
+        # Another request created one of these roles at the same moment: take what is stored.
         for role in new:
-            stored = Role.objects.filter(company=role.company, name=role.name).first()
-            if stored is None:
-                stored = Role.objects.create(
-                    company=role.company,
-                    name=role.name,
-                    draup_role_id=role.draup_role_id,
-                    draup_role_name=role.draup_role_name,
-                )
-            role.pk, role._state.adding, role._state.db = stored.pk, False, stored._state.db
+            stored, _ = Role.objects.get_or_create(
+                company=role.company,
+                name=role.name,
+                defaults={"draup_role_id": role.draup_role_id, "draup_role_name": role.draup_role_name},
+            )
+            role.pk, role._state.adding = stored.pk, False
     Role.objects.bulk_update(known, ["draup_role_id", "draup_role_name"])
 
 
 def _attach_documents(roles: dict[int, Role], wanted: dict[int, PushRequest]) -> None:
+    """Attach the given documents, skipping any the role already has (a repeated push)."""
+    stored = set(
+        RoleDocument.objects.filter(role__in=roles.values()).values_list(
+            "role_id", "doc_type", "content", "uri"
+        )
+    )
     documents = []
     for i, req in wanted.items():
         for doc in req.documents:
@@ -92,6 +95,10 @@ def _attach_documents(roles: dict[int, Role], wanted: dict[int, PushRequest]) ->
                 content=doc.get("content") or "",
                 name=doc.get("name") or "",
             )
+            key = (roles[i].pk, document.doc_type, document.content, document.uri)
+            if key in stored:
+                continue
+            stored.add(key)
             document.fill_derived()
             documents.append(document)
     RoleDocument.objects.bulk_create(documents)

@@ -98,20 +98,19 @@ ROLLUP_STATES = {
 }
 
 
-def rollup_annotations(prefix: str = "") -> dict:
-    """Count expressions for a company roll-up: ready, in flight, needs you, stale, never pushed."""
+def rollup_annotations(path: str = "") -> dict:
+    """Counts for a roll-up: ready, in flight, needs you, stale, never pushed, total.
+    `path` is "roles__" when the counting starts from companies."""
     from django.db.models import Count
 
-    field = f"{prefix}state"
-    counts = {
-        name: Count("pk" if not prefix else prefix.rstrip("_"), filter=Q(**{f"{field}__in": states}))
-        for name, states in ROLLUP_STATES.items()
-    }
-    counts["never_pushed"] = Count(
-        "pk" if not prefix else prefix.rstrip("_"),
-        filter=Q(**{field: "DRAFT", f"{prefix}last_run__isnull": True}),
-    )
-    counts["total"] = Count("pk" if not prefix else prefix.rstrip("_"))
+    counted = path.rstrip("_") or "pk"
+
+    def count(**lookups) -> Count:
+        return Count(counted, filter=Q(**{path + key: value for key, value in lookups.items()}))
+
+    counts = {name: count(state__in=states) for name, states in ROLLUP_STATES.items()}
+    counts["never_pushed"] = count(state="DRAFT", last_run__isnull=True)
+    counts["total"] = Count(counted)
     return counts
 
 

@@ -85,6 +85,7 @@ def roles_push(
         for role in roles:
             role.last_run = last_runs.get(role.last_run_id)
         docs = _job_descriptions_by_role(roles)
+        linked = _linked_job_descriptions([r.last_run for r in roles if r.last_run])
         changed, fresh, resumed = [], [], []
         with collected_state_logs():
             for role in roles:
@@ -93,7 +94,7 @@ def roles_push(
                 except AppError as error:
                     report.refused.append((role, error))
                     continue
-                resume = role.last_run and role.last_run.status in RESUMABLE and role.state != S.STALE
+                resume = _can_resume(role, docs[role.pk], linked)
                 role.apply("enqueue", by=user, reason=reason)
                 changed.append(role)
                 (resumed if resume else fresh).append(role)
@@ -104,6 +105,28 @@ def roles_push(
         run_ids = [run.pk for run in report.runs]
         transaction.on_commit(lambda: pipeline_wake(run_ids))
     return report
+
+
+def _linked_job_descriptions(runs: list[Run]) -> dict[int, str]:
+    """{run id: id of the JD document its completed role setup linked}."""
+    from django.db.models.fields.json import KT
+
+    done = RunStep.objects.filter(
+        run__in=[r for r in runs if r.status in RESUMABLE], name="role_setup", status="completed"
+    )
+    return dict(done.values_list("run_id", KT("output__jd_document_id")))
+
+
+def _can_resume(role: Role, documents: list[RoleDocument], linked: dict[int, str]) -> bool:
+    """A failed run resumes unless the role is stale or its JD changed since the run linked one
+    (then the JD must be linked again: a new run)."""
+    run = role.last_run
+    if run is None or run.status not in RESUMABLE or role.state == S.STALE:
+        return False
+    if run.pk not in linked:
+        return True
+    jd = pick_job_description(documents)
+    return jd is not None and linked[run.pk] == str(jd.pk)
 
 
 def _job_descriptions_by_role(roles: list[Role]) -> dict[int, list[RoleDocument]]:

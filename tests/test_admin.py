@@ -274,6 +274,8 @@ def test_a_user_in_the_csm_group_can_push_from_the_admin(client):
     company.csms.add(csm)
     role = ready_role(company=company)
     client.force_login(csm)
-    response = client.post(CHANGELIST, {"action": "push_to_etter", "_selected_action": [role.pk]}, follow=True)
+    response = client.post(
+        CHANGELIST, {"action": "push_to_etter", "_selected_action": [role.pk]}, follow=True
+    )
     assert "Pushed 1 roles" in " ".join(messages_of(response))
     assert client.get(change_url(role)).status_code == 200

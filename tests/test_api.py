@@ -400,3 +400,16 @@ def test_staff_with_the_global_view_see_every_company(liberty):
     client.force_authenticate(boss)
     assert client.get(BASE + "companies").json()["total_count"] == 2
     assert Company.objects.count() == 2
+
+
+def test_pushing_the_same_documents_again_does_not_duplicate_them(api, liberty):
+    body = {
+        "company_id": "Liberty Mutual",
+        "role_name": "Claims Adjuster",
+        "draup_role_name": "Claims",
+        "documents": [{"type": "job_description", "content": CLAIMS_JD}],
+    }
+    run = api.post(BASE + "push", body, format="json").json()
+    api.post(BASE + f"cancel/{run['workflow_id']}")
+    api.post(BASE + "push", body, format="json")
+    assert RoleDocument.objects.count() == 1

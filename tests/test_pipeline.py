@@ -225,3 +225,17 @@ def test_a_jd_removed_after_the_push_fails_with_what_to_do(simulator, work):
     role = reload(role)
     assert role.state == RoleState.FAILED
     assert "upload one and retry" in role.state_reason
+
+
+def test_a_failed_role_whose_jd_changed_gets_a_new_run_that_links_the_new_jd(simulator, work):
+    simulator.fault(RUN_AI_ASSESSMENT, "400")
+    role = ready_role()
+    first = services.role_push(role=role)
+    work()
+    RoleDocument.objects.create(role=role, content="# A better JD")
+    second = services.role_push(role=reload(role))
+    assert second.pk != first.pk
+    work()
+    assert reload(role).state == RoleState.READY
+    link = SimulatorCall.objects.filter(endpoint=LINK_JOB_DESCRIPTION).last()
+    assert link.request["jd_content"] == "# A better JD"

@@ -21,8 +21,8 @@ from django.core.validators import URLValidator
 from django.db import transaction
 
 from onboarding.errors import AppError
-from onboarding.fsm_log import collected_state_logs
-from onboarding.models import Company, DocumentType, Role, RoleDocument, RoleState
+from onboarding.intake import mark_stale
+from onboarding.models import Company, DocumentType, Role, RoleDocument
 
 HEADER = ["company", "role_name", "draup_role", "occupation", "job_family", "jd"]
 FILE_SUFFIXES = {".pdf", ".docx", ".doc", ".png", ".jpg", ".jpeg", ".gif", ".txt", ".md", ".rtf"}
@@ -229,17 +229,12 @@ def _write(rows: list[RowResult], user) -> None:
     new_roles = [row.role for row in rows if row.action == CREATED]
     Role.objects.bulk_create(new_roles)
     updated = [row for row in rows if row.action == UPDATED]
-    with collected_state_logs():
-        for row in updated:
-            for name, value in row.fields.items():
-                if value:
-                    setattr(row.role, name, value)
-            if row.role.state == RoleState.READY:
-                row.role.apply("mark_stale", by=user, reason="Inputs changed by a CSV import")
-    Role.objects.bulk_update(
-        [row.role for row in updated],
-        ["draup_role_name", "occupation", "job_family", "state", "state_reason"],
-    )
+    for row in updated:
+        for name, value in row.fields.items():
+            if value:
+                setattr(row.role, name, value)
+    Role.objects.bulk_update([row.role for row in updated], ["draup_role_name", "occupation", "job_family"])
+    mark_stale([row.role for row in updated], reason="Inputs changed by a CSV import", user=user)
     documents = []
     for row in rows:
         if row.action in (CREATED, UPDATED) and row.jd is not None:

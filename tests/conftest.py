@@ -97,3 +97,17 @@ def cluster(simulator, tmp_path):
     time.sleep(0.5)  # let PostgreSQL notice the closed connections before the database is dropped
     for log in sorted(tmp_path.glob("cluster-*.log")):
         print(log.name, log.read_text()[-3000:])
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """After the run, end connections that server threads left open, so that the test
+    database can be dropped (PostgreSQL refuses while anyone is connected)."""
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )

@@ -413,3 +413,20 @@ def test_pushing_the_same_documents_again_does_not_duplicate_them(api, liberty):
     api.post(BASE + f"cancel/{run['workflow_id']}")
     api.post(BASE + "push", body, format="json")
     assert RoleDocument.objects.count() == 1
+
+
+def test_a_ready_role_is_rerun_when_a_new_jd_is_pushed_or_force_rerun_is_asked(api, liberty):
+    role = force_state(ready_role(company=liberty, name="Underwriter"), RoleState.READY)
+    same = {"company_id": "Liberty Mutual", "role_name": "Underwriter"}
+    response = api.post(BASE + "push", same, format="json")
+    assert response.status_code == 400 and detail(response)["error"] == "INVALID_TRANSITION"
+    response = api.post(BASE + "push", {**same, "documents": [{"content": "# New JD"}]}, format="json")
+    assert response.status_code == 200
+    assert Role.objects.get(pk=role.pk).state == RoleState.QUEUED
+    other = force_state(ready_role(company=liberty, name="Risk Analyst"), RoleState.READY)
+    response = api.post(
+        BASE + "push",
+        {"company_id": "Liberty Mutual", "role_name": "Risk Analyst", "options": {"force_rerun": True}},
+        format="json",
+    )
+    assert response.status_code == 200 and Role.objects.get(pk=other.pk).state == RoleState.QUEUED

@@ -69,6 +69,7 @@ def running_site(env: dict):
         ],
         cwd=ROOT,
         env=env,
+        start_new_session=True,  # its own process group: stopping it stops its children too
     )
     workers = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
@@ -76,6 +77,7 @@ def running_site(env: dict):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         _wait_for_web(web)

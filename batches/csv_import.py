@@ -21,8 +21,8 @@ from django.core.validators import URLValidator
 from django.db import transaction
 
 from onboarding.errors import AppError
-from onboarding.intake import mark_stale
 from onboarding.models import Company, DocumentType, Role, RoleDocument
+from onboarding.services import roles_mark_stale
 
 HEADER = ["company", "role_name", "draup_role", "occupation", "job_family", "jd"]
 FILE_SUFFIXES = {".pdf", ".docx", ".doc", ".png", ".jpg", ".jpeg", ".gif", ".txt", ".md", ".rtf"}
@@ -234,7 +234,7 @@ def _write(rows: list[RowResult], user) -> None:
             if value:
                 setattr(row.role, name, value)
     Role.objects.bulk_update([row.role for row in updated], ["draup_role_name", "occupation", "job_family"])
-    mark_stale([row.role for row in updated], reason="Inputs changed by a CSV import", user=user)
+    roles_mark_stale([row.role for row in updated], reason="Inputs changed by a CSV import", user=user)
     documents = []
     for row in rows:
         if row.action in (CREATED, UPDATED) and row.jd is not None:

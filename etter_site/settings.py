@@ -149,7 +149,6 @@ PIPELINE_INLINE_WAIT_SECONDS = env.float("PIPELINE_INLINE_WAIT_SECONDS", default
 PIPELINE_BACKOFF_SCALE = env.float("PIPELINE_BACKOFF_SCALE", default=1.0)
 # A worker keeps taking queued runs for this long before it hands over to a fresh job.
 PIPELINE_DRAIN_SECONDS = env.float("PIPELINE_DRAIN_SECONDS", default=300.0)
-PIPELINE_SWEEP_MINUTES = env.int("PIPELINE_SWEEP_MINUTES", default=1)
 # At most this many runs of one company held by workers at once (reference 002 suggests 200);
 # the rest wait in QUEUED, in push order. 0: no limit.
 PIPELINE_COMPANY_CONCURRENCY = env.int("PIPELINE_COMPANY_CONCURRENCY", default=200)

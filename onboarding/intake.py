@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from onboarding.errors import AppError, NotFound, ValidationFailed
-from onboarding.fsm_log import collected_state_logs
-from onboarding.models import Company, DocumentType, Role, RoleDocument, RoleState
+from onboarding.models import Company, DocumentType, Role, RoleDocument
+from onboarding.services import roles_mark_stale
 
 
 @dataclass
@@ -104,13 +104,6 @@ def _attach_documents(roles: dict[int, Role], wanted: dict[int, PushRequest]) ->
             documents.append(document)
     RoleDocument.objects.bulk_create(documents)
     changed = {d.role_id for d in documents if d.doc_type == DocumentType.JOB_DESCRIPTION}
-    mark_stale([r for r in roles.values() if r.pk in changed], reason="A new job description was pushed")
-
-
-def mark_stale(roles: list[Role], *, reason: str, user=None) -> None:
-    """READY roles whose inputs changed need a new assessment: READY -> STALE, in bulk."""
-    ready = [r for r in roles if r.state == RoleState.READY]
-    with collected_state_logs():
-        for role in ready:
-            role.apply("mark_stale", by=user, reason=reason)
-    Role.objects.bulk_update(ready, ["state", "state_reason"])
+    roles_mark_stale(
+        [r for r in roles.values() if r.pk in changed], reason="A new job description was pushed"
+    )

@@ -277,12 +277,19 @@ def pipeline_wake(run_ids: list[int]) -> None:
         async_task("onboarding.tasks.pipeline_work")
 
 
+def roles_mark_stale(roles: list[Role], *, reason: str, user=None) -> list[Role]:
+    """READY roles whose inputs changed need a new assessment: READY -> STALE, in bulk.
+    Returns the roles that changed."""
+    ready = [r for r in roles if r.state == S.READY]
+    with collected_state_logs():
+        for role in ready:
+            role.apply("mark_stale", by=user, reason=reason)
+    Role.objects.bulk_update(ready, ["state", "state_reason"])
+    return ready
+
+
 def role_inputs_changed(*, role: Role, user=None, what: str) -> bool:
-    """A READY role whose JD or mapping changed needs a new assessment: mark it STALE."""
+    """A READY role whose JD or mapping changed (in the admin) needs a new assessment."""
     with transaction.atomic():
-        role = Role.objects.select_for_update().get(pk=role.pk)
-        if role.state != S.READY:
-            return False
-        role.apply("mark_stale", by=user, reason=f"{what} changed after the assessment")
-        role.save()
-    return True
+        locked = Role.objects.select_for_update().get(pk=role.pk)
+        return bool(roles_mark_stale([locked], reason=f"{what} changed after the assessment", user=user))

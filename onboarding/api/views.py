@@ -17,7 +17,7 @@ from onboarding import services
 from onboarding.api import serializers as s
 from onboarding.errors import NotFound, ValidationFailed
 from onboarding.health import components_health
-from onboarding.intake import PushRequest, mark_stale, roles_for_requests
+from onboarding.intake import PushRequest, roles_for_requests
 from onboarding.models import Company, ProcessingStep, Role, RoleState, Run, RunStatus
 from onboarding.models.role import allowed_transitions
 from onboarding.pipeline.steps import STEPS
@@ -69,7 +69,7 @@ class PushApi(APIView):
             raise errors[0]
         role = roles[0]
         if options.get("force_rerun"):
-            mark_stale([role], reason="Re-run asked for (force_rerun)", user=request.user)
+            services.roles_mark_stale([role], reason="Re-run asked for (force_rerun)", user=request.user)
         run = services.role_push(role=role, user=request.user, options=options)
         return Response(
             {

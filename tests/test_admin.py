@@ -279,3 +279,29 @@ def test_a_user_in_the_csm_group_can_push_from_the_admin(client):
     )
     assert "Pushed 1 roles" in " ".join(messages_of(response))
     assert client.get(change_url(role)).status_code == 200
+
+
+def test_an_oversized_jd_upload_is_refused_on_the_role_page(admin_client, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.JD_MAX_UPLOAD_BYTES = 1_048_576
+    role = RoleFactory()
+    data = {
+        "company": role.company.pk,
+        "name": role.name,
+        "draup_role_id": role.draup_role_id,
+        "draup_role_name": role.draup_role_name,
+        "occupation": "",
+        "job_family": "",
+        **_empty_inlines(role),
+    }
+    data.update(
+        {
+            "documents-TOTAL_FORMS": "1",
+            "documents-0-doc_type": DocumentType.JOB_DESCRIPTION,
+            "documents-0-file": SimpleUploadedFile("huge.pdf", b"%PDF" + b"x" * 2_100_000),
+        }
+    )
+    response = admin_client.post(change_url(role), data)
+    assert response.status_code == 200 and "at most 1 MB is accepted" in response.content.decode()
+    assert not role.documents.exists()

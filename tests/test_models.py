@@ -72,3 +72,12 @@ def test_the_pdf_wins_over_docx_images_and_text_and_newest_wins_among_equals():
     newest_pdf = RoleDocument.objects.create(role=role, uri="https://x.example.com/new.pdf")
     RoleDocument.objects.create(role=role, doc_type=DocumentType.SOP, uri="https://x.example.com/sop.pdf")
     assert pick_job_description(role.documents.all()) == newest_pdf
+
+
+def test_a_file_over_the_upload_limit_is_refused_with_its_size(settings):
+    settings.JD_MAX_UPLOAD_BYTES = 1_048_576
+    role = RoleFactory()
+    doc = RoleDocument(role=role, file=ContentFile(b"%PDF" + b"x" * 2_100_000, name="huge.pdf"))
+    with pytest.raises(ValidationError, match="The file is 2.0 MB; at most 1 MB"):
+        doc.full_clean()
+    assert not role.documents.exists()

@@ -1,6 +1,7 @@
 from pathlib import PurePosixPath
 from urllib.parse import urlparse
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -76,6 +77,12 @@ class RoleDocument(models.Model):
             raise ValidationError("Give the document an uploaded file, inline text or a URI.")
         if sum(sources) > 1:
             raise ValidationError("Give the document one source only: a file, inline text or a URI.")
+        limit = settings.JD_MAX_UPLOAD_BYTES
+        if self.file and self.file.size > limit:
+            raise ValidationError(
+                f"The file is {self.file.size / 1_048_576:.1f} MB; at most {limit / 1_048_576:.0f} MB "
+                "is accepted. Upload a smaller file or paste the text."
+            )
 
     def save(self, *args, **kwargs) -> None:
         self.fill_derived()

@@ -81,6 +81,9 @@ class Run(models.Model):
     )
 
     error = models.JSONField(null=True, blank=True)
+    # Bumped by every write that changes what the run's status shows (run, steps, attempts,
+    # its role's state): pollers compare it (ETag) instead of re-reading everything.
+    version = models.PositiveIntegerField(default=0)
 
     objects = RunQuerySet.as_manager()
 

@@ -1,10 +1,13 @@
 from .company import Company
 from .documents import DocumentFormat, DocumentType, RoleDocument
 from .role import ProcessingStep, Role, RoleState
-from .run import Run, RunStatus, RunStep, StepStatus, Throttle
+from .run import AttemptOutcome, PipelineRunner, Run, RunAttempt, RunStatus, RunStep, StepStatus, Throttle
 from .simulator import SimulatorCall, SimulatorFault
 
 __all__ = [
+    "AttemptOutcome",
+    "PipelineRunner",
+    "RunAttempt",
     "Company",
     "DocumentFormat",
     "DocumentType",

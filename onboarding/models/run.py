@@ -63,6 +63,9 @@ class Run(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     options = models.JSONField(default=dict, blank=True)
+    # 1 for the first push; a retry reopens the same run as the next round. Attempts are
+    # counted per round, so a retried run gets its full attempts again.
+    round = models.PositiveSmallIntegerField(default=1)
 
     queued_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -130,6 +133,66 @@ class RunStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run.workflow_id}:{self.name}"
+
+
+class AttemptOutcome(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    RETRYING = "retrying", "Failed, will retry"
+    FAILED = "failed", "Failed"
+    # The answer came after the run was cancelled or taken over: it was not used.
+    DISCARDED = "discarded", "Discarded"
+    # The worker died mid-call; the next worker took the run over.
+    ABANDONED = "abandoned", "Abandoned"
+
+
+class RunAttempt(models.Model):
+    """One attempt of one draup-world call of one step: appended, never overwritten, so the
+    second error does not erase the first."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempts")
+    step = models.CharField(max_length=50)
+    call = models.CharField(max_length=50)
+    round = models.PositiveSmallIntegerField(default=1)
+    number = models.PositiveSmallIntegerField()
+    max_attempts = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=10, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    # draup-world answered from its idempotency record: the work was done by an earlier attempt.
+    replayed = models.BooleanField(default=False)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["run", "id"]
+        indexes = [models.Index(fields=["run", "round", "step", "call"])]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.step}:{self.call}#{self.number}"
+
+
+class PipelineRunner(models.Model):
+    """A live pipeline runner (one per busy django-q2 worker process): its heartbeat says it
+    is alive, and its cluster caps how many runners one machine starts."""
+
+    name = models.CharField(max_length=100, unique=True)
+    cluster = models.CharField(max_length=100, db_index=True)
+    host = models.CharField(max_length=100)
+    pid = models.PositiveIntegerField()
+    capacity = models.PositiveIntegerField()
+    holding = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Throttle(models.Model):

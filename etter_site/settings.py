@@ -79,6 +79,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+elif env.bool("DATABASE_POOL", default=True):
+    # Each process shares a few PostgreSQL connections among all its threads: a runner with
+    # hundreds of runs in flight holds a connection only for the moment it writes, never
+    # during a draup-world call (see README, "How the pipeline works").
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=60.0),
+        "max_idle": 60.0,
+    }
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -139,35 +150,72 @@ SIMULATOR = {
 }
 
 # --- the pipeline --------------------------------------------------------------------------
-# A worker holds a run for this long and renews it while a call runs; a dead worker's run is
-# picked up again by the sweep once it expires.
+# A runner holds each of its runs under a lease this long and renews it every
+# PIPELINE_HEARTBEAT_SECONDS; a dead worker's runs are taken over once their lease expires.
 PIPELINE_LEASE_SECONDS = env.float("PIPELINE_LEASE_SECONDS", default=60.0)
-# Retry waits up to this long happen inside the worker; longer ones free the worker and the
-# run is picked up by the sweep when it is due.
+PIPELINE_HEARTBEAT_SECONDS = env.float("PIPELINE_HEARTBEAT_SECONDS", default=10.0)
+# In-flight capacity: each busy django-q2 worker process runs one runner, which works on up to
+# this many runs at once, each on its own thread (a run waits on draup-world, not on the CPU).
+PIPELINE_RUNS_PER_RUNNER = env.int("PIPELINE_RUNS_PER_RUNNER", default=400)
+# Runners per cluster; the other worker processes stay free for other jobs (the sweep, events).
+PIPELINE_RUNNERS_PER_CLUSTER = env.int("PIPELINE_RUNNERS_PER_CLUSTER", default=0) or None
+# Retry waits up to this long keep the run on its thread; longer ones release it, and a runner
+# takes it again when it is due (runners look for due work twice a second).
 PIPELINE_INLINE_WAIT_SECONDS = env.float("PIPELINE_INLINE_WAIT_SECONDS", default=5.0)
 # Multiplies every backoff wait of the retry policies (tests make waits short with it).
 PIPELINE_BACKOFF_SCALE = env.float("PIPELINE_BACKOFF_SCALE", default=1.0)
-# A worker keeps taking queued runs for this long before it hands over to a fresh job.
-PIPELINE_DRAIN_SECONDS = env.float("PIPELINE_DRAIN_SECONDS", default=300.0)
+# When a call's attempts run out on an error that retrying can fix (server trouble, rate limit,
+# timeout), the run pauses this long and the call gets its attempts again, this many times,
+# before the run ends FAILED. Errors that retrying cannot fix fail at once.
+PIPELINE_RECOVERY_ROUNDS = env.int("PIPELINE_RECOVERY_ROUNDS", default=2)
+PIPELINE_RECOVERY_WAIT_SECONDS = env.float("PIPELINE_RECOVERY_WAIT_SECONDS", default=120.0)
+# A runner stops taking new runs after this long and hands over to a fresh job.
+PIPELINE_DRAIN_SECONDS = env.float("PIPELINE_DRAIN_SECONDS", default=3600.0)
 # At most this many runs of one company held by workers at once (reference 002 suggests 200);
 # the rest wait in QUEUED, in push order. 0: no limit.
 PIPELINE_COMPANY_CONCURRENCY = env.int("PIPELINE_COMPANY_CONCURRENCY", default=200)
 # Assessments started per minute across all workers (0: no limit). Set it a little below
 # draup-world's own limit; the pace also slows by itself when draup-world answers 429.
 PIPELINE_ASSESSMENTS_PER_MINUTE = env.float("PIPELINE_ASSESSMENTS_PER_MINUTE", default=0)
-# A worker waits up to this long for its assessment slot; a later slot frees the worker.
+# A run waits on its thread up to this long for its assessment slot; a later slot releases it.
 PIPELINE_PACE_MAX_WAIT_SECONDS = env.float("PIPELINE_PACE_MAX_WAIT_SECONDS", default=60.0)
 # CSV imports larger than this are refused whole: split the file.
 CSV_MAX_ROWS = env.int("CSV_MAX_ROWS", default=5000)
 
 # --- django-q2 -----------------------------------------------------------------------------
 Q_WORKERS = env.int("Q_WORKERS", default=4)
-_q_timeout = int(DRAUP_WORLD_READ_TIMEOUTS["run_ai_assessment"] + PIPELINE_DRAIN_SECONDS + 120)
+if PIPELINE_RUNNERS_PER_CLUSTER is None:
+    PIPELINE_RUNNERS_PER_CLUSTER = max(1, Q_WORKERS - 1)
+
+
+def _refuse(name: str, why: str) -> None:
+    raise ImproperlyConfigured(f"{name}: {why}")
+
+
+if PIPELINE_RUNS_PER_RUNNER < 1:
+    _refuse("PIPELINE_RUNS_PER_RUNNER", "must be at least 1: a runner with no room runs nothing.")
+if Q_WORKERS < 1:
+    _refuse("Q_WORKERS", "must be at least 1.")
+if PIPELINE_RUNNERS_PER_CLUSTER > Q_WORKERS:
+    _refuse("PIPELINE_RUNNERS_PER_CLUSTER", f"cannot exceed Q_WORKERS ({Q_WORKERS}).")
+if PIPELINE_HEARTBEAT_SECONDS <= 0:
+    _refuse("PIPELINE_HEARTBEAT_SECONDS", "must be above 0.")
+if PIPELINE_LEASE_SECONDS < 2 * PIPELINE_HEARTBEAT_SECONDS:
+    _refuse(
+        "PIPELINE_LEASE_SECONDS",
+        f"must be at least twice PIPELINE_HEARTBEAT_SECONDS ({PIPELINE_HEARTBEAT_SECONDS:g} s), or a "
+        "live runner's runs expire between two heartbeats and a second runner takes them.",
+    )
+if PIPELINE_RECOVERY_ROUNDS < 0:
+    _refuse("PIPELINE_RECOVERY_ROUNDS", "cannot be negative.")
+
+# A runner job lives while work is in flight: its timeout must outlast the drain time plus the
+# longest call, and `retry` must stay above `timeout` or the ORM broker hands the same message
+# to a second worker while the first still runs it.
+_q_timeout = int(PIPELINE_DRAIN_SECONDS + DRAUP_WORLD_READ_TIMEOUTS["run_ai_assessment"] + 300)
 Q_CLUSTER = {
     "name": "etter",
     "workers": Q_WORKERS,
-    # One job may run a 30-minute assessment; `retry` must stay above `timeout` or the broker
-    # hands the same message to a second worker while the first still runs it.
     "timeout": _q_timeout,
     "retry": _q_timeout + 300,
     "max_attempts": 1,

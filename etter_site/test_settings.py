@@ -10,9 +10,14 @@ os.environ["ETTER_IGNORE_DOTENV"] = "1"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("DRAUP_WORLD_SIMULATOR", "1")
 os.environ.setdefault("PIPELINE_LEASE_SECONDS", "2")
+os.environ.setdefault("PIPELINE_HEARTBEAT_SECONDS", "0.5")
+# The contract's attempts exactly; the recovery rounds have their own tests.
+os.environ.setdefault("PIPELINE_RECOVERY_ROUNDS", "0")
+os.environ.setdefault("PIPELINE_RECOVERY_WAIT_SECONDS", "0.5")
 os.environ.setdefault("PIPELINE_BACKOFF_SCALE", "0.01")
 os.environ.setdefault("PIPELINE_INLINE_WAIT_SECONDS", "3")
 os.environ.setdefault("PIPELINE_DRAIN_SECONDS", "60")
+os.environ.setdefault("PIPELINE_RUNS_PER_RUNNER", "50")
 os.environ.setdefault("Q_WORKERS", "2")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="etter-test-media-"))
 for name in ("SIMULATOR_LATENCY_CREATE_ROLE", "SIMULATOR_LATENCY_LINK_JD", "SIMULATOR_LATENCY_ASSESSMENT"):

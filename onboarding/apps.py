@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,29 @@ class OnboardingConfig(AppConfig):
     name = "onboarding"
     verbose_name = "Etter onboarding"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django_q.signals import post_spawn
+
+        from onboarding import tasks
+
+        post_spawn.connect(tasks.wake_on_spawn, dispatch_uid="onboarding-wake-on-spawn")
+        os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
+_inherited: list = []
+
+
+def _forget_inherited_connections() -> None:
+    """A forked worker must not use, or close, the connections its parent opened: closing one
+    would end the parent's session too. Keep them referenced (never finalized here) and start
+    with a fresh pool and fresh per-thread connections."""
+    from django.db import connections
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    _inherited.append(dict(DatabaseWrapper._connection_pools))
+    DatabaseWrapper._connection_pools.clear()
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _inherited.append(conn.connection)
+            conn.connection = None

@@ -52,10 +52,18 @@ class DraupWorldError(Exception):
         }
 
 
-@dataclass(frozen=True)
+# draup-world answers a repeated Idempotency-Key from its record and says so with this header.
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+@dataclass
 class CallContext:
+    """What one attempt sends (its key and trace id) and, once answered, what came back."""
+
     idempotency_key: str
     trace_id: str
+    http_status: int | None = None
+    replayed: bool = False
 
 
 class DraupWorldClient:
@@ -155,6 +163,8 @@ class DraupWorldClient:
                 f"could not reach draup-world at {self.base_url}: {type(exc).__name__}",
                 retryable=True,
             ) from None
+        ctx.http_status = response.status_code
+        ctx.replayed = response.headers.get(REPLAYED_HEADER, "").lower() == "true"
         if response.status_code != 200:
             raise _error_for(response)
         try:

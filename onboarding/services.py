@@ -7,17 +7,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
-from django_q.tasks import async_task
 
 from onboarding.errors import AlreadyInFlight, AppError, Forbidden, InvalidTransition, ValidationFailed
 from onboarding.jd import pick_job_description, unreadable_reason
 from onboarding.models import DocumentType, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
 from onboarding.models.role import PUSHABLE
-from onboarding.pipeline.engine import CANCELLED
+from onboarding.pipeline import doorbell
 from onboarding.pipeline.steps import STEPS
 
 from .fsm_log import collected_state_logs
@@ -108,13 +104,14 @@ def roles_push(
 
 
 def _linked_job_descriptions(runs: list[Run]) -> dict[int, str]:
-    """{run id: id of the JD document its completed role setup linked}."""
+    """{run id: id of the JD document its completed role setup linked, as text}."""
     from django.db.models.fields.json import KT
 
     done = RunStep.objects.filter(
         run__in=[r for r in runs if r.status in RESUMABLE], name="role_setup", status="completed"
     )
-    return dict(done.values_list("run_id", KT("output__jd_document_id")))
+    # KT() gives text on PostgreSQL and a number on SQLite: compare as text on both.
+    return {run_id: str(jd) for run_id, jd in done.values_list("run_id", KT("output__jd_document_id"))}
 
 
 def _can_resume(role: Role, documents: list[RoleDocument], linked: dict[int, str]) -> bool:
@@ -178,30 +175,12 @@ def _new_runs(roles: list[Role], user, options: dict | None, batch) -> list[Run]
 
 
 def _resumed_runs(roles: list[Role], batch) -> list[Run]:
-    """Reopen each role's last run: completed steps stay completed, the rest start afresh.
-    A batch push makes the run part of that batch."""
+    """Reopen each role's last run as its next round: completed steps stay completed, the
+    rest start afresh. A batch push makes the run part of that batch."""
     runs = [role.last_run for role in roles]
-    now = timezone.now()
-    reopened = dict(
-        status=RunStatus.QUEUED,
-        queued_at=now,
-        finished_at=None,
-        error=None,
-        next_attempt_at=None,
-        assessment_slot_at=None,
-        cancel_requested=False,
-        cancel_requested_by=None,
-        lease_owner="",
-        lease_expires_at=None,
-    )
-    if batch is not None:
-        reopened["batch"] = batch
-    Run.objects.filter(pk__in=[r.pk for r in runs]).update(**reopened)
-    RunStep.objects.filter(run__in=runs).exclude(status="completed").update(
-        status="pending", attempts=0, error=None, started_at=None, finished_at=None, duration_ms=None
-    )
+    Run.objects.filter(pk__in=[r.pk for r in runs]).reopen(batch=batch)
     for run in runs:
-        run.status, run.queued_at = RunStatus.QUEUED, now
+        run.status = RunStatus.QUEUED
     return runs
 
 
@@ -235,46 +214,17 @@ def run_retry(*, run: Run, user=None) -> Run:
 
 
 def run_cancel(*, run: Run, user=None) -> Run:
-    """Cancel a queued or running push. A run no worker holds ends now; a running one ends
-    at the next step boundary. Either way the role ends FAILED with the reason "cancelled"."""
+    """Cancel a queued or running push: it ends FAILED "cancelled" now. A call under way is
+    abandoned (its answer, if it comes, is discarded and recorded as such) and no later step
+    starts."""
     _check_permission(user)
-    with transaction.atomic():
-        role = Role.objects.select_for_update().get(pk=run.role_id)
-        run = Run.objects.select_for_update().get(pk=run.pk)
-        if not run.in_flight:
-            raise InvalidTransition(
-                current=role.state,
-                target=S.FAILED,
-                message=(f"{role.name} is not queued or running: nothing to cancel."),
-            )
-        now = timezone.now()
-        unheld = Run.objects.in_flight().filter(
-            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now), pk=run.pk
-        )
-        if unheld.update(
-            status=RunStatus.FAILED,
-            finished_at=now,
-            error=CANCELLED,
-            cancel_requested=True,
-            cancel_requested_by=user,
-            next_attempt_at=None,
-        ):
-            role.apply("cancel", by=user, reason="cancelled")
-            role.save()
-        else:
-            Run.objects.filter(pk=run.pk).update(cancel_requested=True, cancel_requested_by=user)
-        run.refresh_from_db()
+    run.cancel(by=user)
+    run.refresh_from_db()
     return run
 
 
 def pipeline_wake(run_ids: list[int]) -> None:
-    """Ring the doorbell: one targeted job for one run, else one job per worker (each
-    job drains queued runs from the database), never one message per role."""
-    if len(run_ids) == 1:
-        async_task("onboarding.tasks.pipeline_work", run_ids[0], task_name=f"run-{run_ids[0]}")
-        return
-    for _ in range(min(len(run_ids), settings.Q_WORKERS)):
-        async_task("onboarding.tasks.pipeline_work")
+    doorbell.ring_for(run_ids)
 
 
 def roles_mark_stale(roles: list[Role], *, reason: str, user=None) -> list[Role]:

@@ -8,23 +8,31 @@ settings.SIMULATOR (seeded) or from SimulatorFault rows, which answer the next c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import requests
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from onboarding.draup_world import CREATE_COMPANY_ROLE, LINK_JOB_DESCRIPTION, RUN_AI_ASSESSMENT
+from onboarding.draup_world import (
+    CREATE_COMPANY_ROLE,
+    LINK_JOB_DESCRIPTION,
+    REPLAYED_HEADER,
+    RUN_AI_ASSESSMENT,
+)
 from onboarding.models import SimulatorCall, SimulatorFault
 from onboarding.models.simulator import FaultKind
 
@@ -33,6 +41,8 @@ ENDPOINTS = {
     "link-job-description": LINK_JOB_DESCRIPTION,
     "run-ai-assessment": RUN_AI_ASSESSMENT,
 }
+# The LLM-backed calls share draup-world's rate limit.
+RATE_LIMITED_ENDPOINTS = [RUN_AI_ASSESSMENT]
 TASK_POOL = [
     "Review incoming documents",
     "Enter data into core systems",
@@ -60,41 +70,104 @@ def _error(status: int, code: str, message: str, **headers) -> Answer:
     return Answer(status, {"error": code, "message": message}, headers)
 
 
+IN_PROGRESS = 0  # the status of a call still being worked on
+
+
 @csrf_exempt
 @require_POST
-def endpoint_view(request: HttpRequest, path: str) -> JsonResponse:
+async def endpoint_view(request: HttpRequest, path: str) -> JsonResponse:
+    """Async, so that a thousand slow calls in flight cost no thread and no database
+    connection each: the simulated latency is an `asyncio.sleep` with the connection closed."""
     if not settings.DRAUP_WORLD_SIMULATOR:
         raise Http404("The draup-world simulator is off.")
     endpoint = ENDPOINTS.get(path)
     if endpoint is None:
         raise Http404("Unknown draup-world endpoint.")
     started = time.monotonic()
-    key = request.headers.get("Idempotency-Key", "")
-    payload, replayed = None, False
+    call = await sync_to_async(_arrive)(request, endpoint)
+    while call.same_key_running:  # a repeat of a call still being worked on: await its answer
+        await asyncio.sleep(0.05)
+        call = await sync_to_async(_arrive)(request, endpoint)
+    answer = call.answer
+    if answer is None:
+        delay = settings.SIMULATOR["LATENCY"].get(endpoint, 0) + call.hang
+        if delay:
+            await asyncio.sleep(delay)
+        answer = await sync_to_async(_work)(endpoint, call.payload)
+    await sync_to_async(_record)(call, answer, int((time.monotonic() - started) * 1000))
+    response = JsonResponse(answer.body, status=answer.status)
+    for name, value in answer.headers.items():
+        response[name] = value
+    return response
+
+
+@dataclass
+class Arrival:
+    endpoint: str
+    key: str
+    trace_id: str
+    payload: dict | None = None
+    answer: Answer | None = None  # answered at once (refused, replayed, a fault)
+    replayed: bool = False
+    same_key_running: bool = False
+    hang: float = 0.0
+    row_id: int | None = None
+
+
+def _arrive(request: HttpRequest, endpoint: str) -> Arrival:
+    """Check the call and decide its fate; record it as started; let go of the connection."""
+    call = Arrival(
+        endpoint, request.headers.get("Idempotency-Key", ""), request.headers.get("X-Trace-Id", "")
+    )
     try:
-        payload = _authorised_payload(request)
-        previous = _first_answer(endpoint, key)
+        call.payload = _authorised_payload(request)
+        previous = _first_answer(endpoint, call.key)
         if previous is not None:
-            replayed = True
-            raise Answer(200, previous)
-        _maybe_fail(endpoint, key)
-        time.sleep(settings.SIMULATOR["LATENCY"].get(endpoint, 0))
-        raise Answer(200, HANDLERS[endpoint](payload))
-    except Answer as answer:
-        SimulatorCall.objects.create(
+            call.replayed = True
+            raise Answer(200, previous, {REPLAYED_HEADER: "true"})
+        if _running(endpoint, call.key):
+            call.same_key_running = True
+            return call
+        call.hang = _maybe_fail(endpoint, call.key)
+        call.row_id = SimulatorCall.objects.create(
             endpoint=endpoint,
-            idempotency_key=key,
-            trace_id=request.headers.get("X-Trace-Id", ""),
-            status_code=answer.status,
-            request=payload,
-            response=answer.body,
-            replayed=replayed,
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
-        response = JsonResponse(answer.body, status=answer.status)
-        for name, value in answer.headers.items():
-            response[name] = value
-        return response
+            idempotency_key=call.key,
+            trace_id=call.trace_id,
+            status_code=IN_PROGRESS,
+            request=call.payload,
+        ).pk
+    except Answer as answer:
+        call.answer = answer
+    finally:
+        connection.close()
+    return call
+
+
+def _work(endpoint: str, payload: dict) -> Answer:
+    try:
+        return Answer(200, HANDLERS[endpoint](payload))
+    except Answer as answer:
+        return answer
+    finally:
+        connection.close()
+
+
+def _record(call: Arrival, answer: Answer, duration_ms: int) -> None:
+    values = dict(status_code=answer.status, response=answer.body, duration_ms=duration_ms)
+    try:
+        if call.row_id is not None:
+            SimulatorCall.objects.filter(pk=call.row_id).update(**values)
+        else:
+            SimulatorCall.objects.create(
+                endpoint=call.endpoint,
+                idempotency_key=call.key,
+                trace_id=call.trace_id,
+                request=call.payload,
+                replayed=call.replayed,
+                **values,
+            )
+    finally:
+        connection.close()
 
 
 def _authorised_payload(request: HttpRequest) -> dict:
@@ -121,11 +194,22 @@ def _first_answer(endpoint: str, key: str) -> dict | None:
     return first
 
 
-def _maybe_fail(endpoint: str, key: str) -> None:
+def _running(endpoint: str, key: str) -> bool:
+    """A call with this key is being worked on now: the work must be done only once."""
+    return (
+        bool(key)
+        and SimulatorCall.objects.filter(
+            endpoint=endpoint, idempotency_key=key, status_code=IN_PROGRESS
+        ).exists()
+    )
+
+
+def _maybe_fail(endpoint: str, key: str) -> float:
+    """Raise the fault this call gets, if any; return how long it should hang first."""
     fault = _take_fault(endpoint)
     if fault is not None:
-        _raise_fault(fault.kind, fault.retry_after, fault.hang_seconds)
-        return
+        _raise_fault(fault.kind, fault.retry_after)
+        return fault.hang_seconds or settings.SIMULATOR["HANG_SECONDS"]
     cfg = settings.SIMULATOR
     tries = SimulatorCall.objects.filter(endpoint=endpoint, idempotency_key=key).count()
     rng = random.Random(f"{cfg['SEED']}:{endpoint}:{key}:{tries}")
@@ -134,10 +218,10 @@ def _maybe_fail(endpoint: str, key: str) -> None:
         _raise_fault(FaultKind.SERVER_ERROR)
     if roll < cfg["RATE_503"] + cfg["RATE_429"]:
         _raise_fault(FaultKind.RATE_LIMITED, cfg["RETRY_AFTER"])
-    if roll < cfg["RATE_503"] + cfg["RATE_429"] + cfg["RATE_HANG"]:
-        time.sleep(cfg["HANG_SECONDS"])
-    if endpoint == RUN_AI_ASSESSMENT and cfg["ASSESSMENTS_PER_MINUTE"]:
+    hang = cfg["HANG_SECONDS"] if roll < cfg["RATE_503"] + cfg["RATE_429"] + cfg["RATE_HANG"] else 0.0
+    if endpoint in RATE_LIMITED_ENDPOINTS and cfg["ASSESSMENTS_PER_MINUTE"]:
         _enforce_rate_limit(cfg["ASSESSMENTS_PER_MINUTE"])
+    return hang
 
 
 def _take_fault(endpoint: str) -> SimulatorFault | None:
@@ -154,7 +238,8 @@ def _take_fault(endpoint: str) -> SimulatorFault | None:
     return fault
 
 
-def _raise_fault(kind: str, retry_after: int | None = None, hang_seconds: float = 0) -> None:
+def _raise_fault(kind: str, retry_after: int | None = None) -> None:
+    """Answer with the fault now; a hang returns, and the caller sleeps before working."""
     if kind == FaultKind.SERVER_ERROR:
         raise _error(503, "UNAVAILABLE", "draup-world is temporarily unavailable.")
     if kind == FaultKind.RATE_LIMITED:
@@ -166,15 +251,17 @@ def _raise_fault(kind: str, retry_after: int | None = None, hang_seconds: float 
         raise _error(401, "UNAUTHORIZED", "Missing or wrong bearer token.")
     if kind == FaultKind.BROKEN_BODY:
         raise Answer(200, {"unexpected": True})
-    if kind == FaultKind.HANG:
-        time.sleep(hang_seconds or settings.SIMULATOR["HANG_SECONDS"])
 
 
 def _enforce_rate_limit(per_minute: int) -> None:
+    """At most `per_minute` LLM calls started in any 60 s (a call counts from when it starts)."""
     window_start = timezone.now() - timedelta(seconds=60)
     recent = list(
         SimulatorCall.objects.filter(
-            endpoint=RUN_AI_ASSESSMENT, status_code=200, replayed=False, created_at__gte=window_start
+            endpoint__in=RATE_LIMITED_ENDPOINTS,
+            status_code__in=[IN_PROGRESS, 200],
+            replayed=False,
+            created_at__gte=window_start,
         )
         .order_by("created_at")
         .values_list("created_at", flat=True)[:per_minute]

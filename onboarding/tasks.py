@@ -3,47 +3,49 @@
 from __future__ import annotations
 
 import logging
-import time
+from datetime import timedelta
 
 from django.conf import settings
-from django_q.brokers import get_broker
-from django_q.tasks import async_task
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
 
-from onboarding.pipeline import engine
+from onboarding.models import PipelineRunner, Run
+from onboarding.pipeline import doorbell
+from onboarding.pipeline.runner import Runner
 
 logger = logging.getLogger(__name__)
 
 
-def pipeline_work(run_id: int | None = None) -> int:
-    """Work on `run_id` if it is free, then on any other waiting run, for a bounded time.
-    Returns how many runs it advanced."""
-    deadline = time.monotonic() + settings.PIPELINE_DRAIN_SECONDS
-    advanced = 0
-    target = run_id
-    while time.monotonic() < deadline:
-        claimed = engine.claim(target)
-        if claimed is None and target is None:
-            return advanced
-        target = None
-        if claimed is not None:
-            engine.advance(*claimed)
-            advanced += 1
-    # Time is up but runs may still wait: hand over to a fresh job rather than hold a worker.
-    async_task("onboarding.tasks.pipeline_work")
-    return advanced
+def pipeline_work(run_id: int | None = None, linger: bool = True) -> int:
+    """Be a runner while pipeline work exists: take `run_id` first if it is free, then any
+    waiting run. Without `linger` it stops as soon as nothing is due (the tests' worker).
+    Returns how many runs it took."""
+    return Runner(linger=linger).serve(run_id)
 
 
 def pipeline_sweep() -> dict[str, int]:
-    """Wake workers for runs no live worker holds: a dead worker's, a retry now due, a run
-    whose queue message was lost. Runs every minute on a django-q2 schedule."""
-    stuck = engine.expired_leases().count()
-    waiting = engine.runs_needing_a_worker().count()
-    wanted = min(waiting, settings.Q_WORKERS)
-    # Messages already queued will reach these runs; only make up the difference.
-    queued_messages = get_broker().queue_size() or 0
-    sent = max(0, wanted - queued_messages)
-    for _ in range(sent):
-        async_task("onboarding.tasks.pipeline_work")
-    if stuck or sent:
-        logger.info("sweep: %s runs lost their worker, %s wait for one, woke %s", stuck, waiting, sent)
-    return {"stuck": stuck, "waiting": waiting, "woken": sent}
+    """The safety net, every minute on a django-q2 schedule (and `manage.py reap_stuck`): if
+    runs wait and no doorbell is queued, ring one. Runners themselves pick up due retries and
+    dead workers' runs within a second; this covers a cluster that lost every message."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.PIPELINE_LEASE_SECONDS)
+    stuck = Run.objects.in_flight().filter(~Q(lease_owner=""), lease_expires_at__lt=now).count()
+    waiting = Run.objects.claimable(now).count()
+    runners = PipelineRunner.objects.filter(heartbeat_at__gte=now - lease).count()
+    woken = 1 if waiting and doorbell.ring_unless_queued() else 0
+    if stuck or woken:
+        logger.info("sweep: %s runs lost their worker, %s wait, woke %s", stuck, waiting, woken)
+    return {"stuck": stuck, "waiting": waiting, "woken": woken, "runners": runners}
+
+
+def wake_on_spawn(sender=None, proc_name: str = "", **kwargs) -> None:
+    """A worker process started (a cluster starting or a worker recycled): if runs wait for
+    one, ring, so that a restarted cluster resumes within seconds, not at the next sweep."""
+    try:
+        if Run.objects.in_flight().exists():
+            doorbell.ring_unless_queued()
+    except Exception:  # never keep a worker from starting
+        logger.exception("could not check for waiting runs at worker start")
+    finally:
+        connection.close()

@@ -43,8 +43,13 @@ def simulator(live_server, settings):
 
 @pytest.fixture
 def work():
-    """Run a worker's job in this process, as django-q2 would: it drains every waiting run."""
-    return pipeline_work
+    """Run a worker's job in this process, as django-q2 would, until nothing is due now: every
+    waiting run is taken and worked on its own thread, as a runner does."""
+
+    def drain(run_id=None):
+        return pipeline_work(run_id, linger=False)
+
+    return drain
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from onboarding import services
 from onboarding.draup_world import DraupWorldError
 from onboarding.models import Role, RoleState, Run, RunStatus, RunStep
-from onboarding.pipeline import engine
+from onboarding.pipeline.claims import claim_runs
 from onboarding.pipeline.policies import RetryPolicy
 from onboarding.pipeline.steps import STEPS, Step
 from tests.factories import ready_role
@@ -65,13 +65,26 @@ def test_an_optional_step_that_fails_leaves_the_role_degraded_and_a_retry_redoes
 
 
 def test_a_crash_inside_a_step_fails_the_run_instead_of_looping(only_steps, work):
+    tries = []
+
     def broken(ctx):
+        tries.append(1)
         raise KeyError("company_role_id")
 
     only_steps(Step("ai_assessment", "AI_ASSESSMENT", RetryPolicy(5, 0, 0), broken))
     run, role = push_and_work(work)
-    assert role.state == RoleState.FAILED
-    assert run.error["error"] == "INTERNAL_ERROR" and run.error["attempts"] == 1
+    assert role.state == RoleState.FAILED and len(tries) == 1
+    assert run.error["error"] == "INTERNAL_ERROR" and run.error["recoverable"] is False
+
+
+def test_a_crash_inside_a_call_is_one_failed_attempt_not_a_loop(only_steps, work):
+    def broken(ctx):
+        ctx.attempt("run_ai_assessment", lambda wire: {}["missing"], keep=lambda value: {})
+
+    only_steps(Step("ai_assessment", "AI_ASSESSMENT", RetryPolicy(5, 0, 0), broken))
+    run, role = push_and_work(work)
+    assert role.state == RoleState.FAILED and run.error["error"] == "INTERNAL_ERROR"
+    assert list(run.attempts.values_list("number", "outcome")) == [(1, "failed")]
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing(only_steps, work):
@@ -90,17 +103,18 @@ def test_a_long_call_keeps_its_lease_so_no_second_worker_takes_the_run(only_step
 
     def slow(ctx):
         time.sleep(settings.PIPELINE_LEASE_SECONDS * 1.5)  # longer than the lease itself
-        seen["second claim"] = engine.claim(ctx.run.pk)
+        seen["second claim"] = claim_runs(token="another-runner", limit=1, run_id=ctx.run.pk)
         fake_assessment(ctx)
 
     only_steps(Step("ai_assessment", "AI_ASSESSMENT", ONE_TRY, slow))
     run, role = push_and_work(work)
-    assert seen["second claim"] is None
+    assert seen["second claim"] == []
     assert role.state == RoleState.READY
 
 
-def test_a_run_is_claimed_by_one_worker_only():
+def test_a_run_is_claimed_by_one_runner_only():
     run = services.role_push(role=ready_role())
-    first, second = engine.claim(run.pk), engine.claim(run.pk)
-    assert first is not None and second is None
-    assert engine.claim() is None  # nothing else waits
+    first = claim_runs(token="a:1", limit=10, run_id=run.pk)
+    second = claim_runs(token="b:1", limit=10, run_id=run.pk)
+    assert first == [run.pk] and second == []
+    assert claim_runs(token="c:1", limit=10) == []  # nothing else waits

@@ -42,9 +42,15 @@ def test_it_takes_a_pushed_role_to_ready_calling_each_endpoint_once(simulator, w
     run.refresh_from_db()
     assert run.status == RunStatus.READY and run.finished_at and not run.lease_owner
     steps = list(run.steps.values("name", "status", "attempts"))
-    assert steps == [
-        {"name": "role_setup", "status": "completed", "attempts": 1},
+    assert steps == [  # role setup is two calls: one attempt each
+        {"name": "role_setup", "status": "completed", "attempts": 2},
         {"name": "ai_assessment", "status": "completed", "attempts": 1},
+    ]
+    attempts = list(run.attempts.values_list("step", "call", "number", "outcome", "http_status"))
+    assert attempts == [
+        ("role_setup", CREATE_COMPANY_ROLE, 1, "succeeded", 200),
+        ("role_setup", LINK_JOB_DESCRIPTION, 1, "succeeded", 200),
+        ("ai_assessment", RUN_AI_ASSESSMENT, 1, "succeeded", 200),
     ]
 
 
@@ -191,19 +197,25 @@ def test_cancel_while_queued_ends_failed_and_nothing_is_called(simulator, work):
     assert simulator.calls() == 0
 
 
-def test_cancel_while_running_stops_at_the_next_step_boundary(simulator, work, settings):
-    settings.SIMULATOR = {**settings.SIMULATOR, "LATENCY": {LINK_JOB_DESCRIPTION: 1.0}}
+def test_cancel_mid_call_ends_the_run_at_once_and_discards_the_answer(simulator, work, settings):
+    settings.SIMULATOR = {**settings.SIMULATOR, "LATENCY": {LINK_JOB_DESCRIPTION: 3.0}}
     role = ready_role()
     run = services.role_push(role=role)
     worker = start_thread(work)
-    wait_until(lambda: simulator.calls(CREATE_COMPANY_ROLE) == 1)
+    wait_until(lambda: run.attempts.filter(call=LINK_JOB_DESCRIPTION, outcome="running").exists())
+    asked = time.monotonic()
     services.run_cancel(run=run)
-    worker.join()
-    role, run = reload(role), Run.objects.get(pk=run.pk)
+    role, ended = reload(role), Run.objects.get(pk=run.pk)
+    assert time.monotonic() - asked < 2  # not at the end of the 3 s call
     assert role.state == RoleState.FAILED and role.state_reason == "cancelled"
-    assert run.error["error"] == "CANCELLED"
-    assert simulator.calls(RUN_AI_ASSESSMENT) == 0
-    assert run.steps.get(name="role_setup").status == "completed"
+    assert ended.status == RunStatus.FAILED and ended.error["error"] == "CANCELLED"
+    worker.join()
+    link = run.attempts.filter(call=LINK_JOB_DESCRIPTION)
+    wait_until(lambda: link.get().outcome == "discarded")  # when the abandoned call answers
+    assert "cancelled" in link.get().error["message"]
+    assert simulator.calls(RUN_AI_ASSESSMENT) == 0  # no later step started
+    assert Run.objects.get(pk=run.pk).status == RunStatus.FAILED  # the late answer changed nothing
+    assert run.steps.get(name="role_setup").status == "running"
 
 
 def test_an_uploaded_jd_file_is_sent_as_a_signed_link_the_service_downloads(simulator, work):

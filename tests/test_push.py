@@ -119,14 +119,16 @@ def test_jobs_are_enqueued_only_after_commit(django_capture_on_commit_callbacks,
     assert woken == [[run.pk]]
 
 
-def test_the_doorbell_is_one_job_for_one_run_and_one_per_worker_for_many(monkeypatch, settings):
+def test_the_doorbell_is_one_job_for_one_run_and_one_per_runner_for_many(monkeypatch, settings):
+    from onboarding.pipeline import doorbell
+
     sent = []
-    monkeypatch.setattr(services, "async_task", lambda *args, **kw: sent.append(args))
+    monkeypatch.setattr(doorbell, "async_task", lambda *args, **kw: sent.append(args))
     services.pipeline_wake([7])
     assert sent == [("onboarding.tasks.pipeline_work", 7)]
     sent.clear()
     services.pipeline_wake(list(range(2500)))
-    assert len(sent) == settings.Q_WORKERS
+    assert len(sent) == settings.PIPELINE_RUNNERS_PER_CLUSTER
 
 
 def test_a_failed_push_is_retried_on_the_same_run_but_not_twice_at_once():

@@ -2,9 +2,12 @@ from .company import Company
 from .documents import DocumentFormat, DocumentType, RoleDocument
 from .role import ProcessingStep, Role, RoleState
 from .run import AttemptOutcome, PipelineRunner, Run, RunAttempt, RunStatus, RunStep, StepStatus, Throttle
+from .run_lifecycle import CANCELLED, LeaseLost
 from .simulator import SimulatorCall, SimulatorFault
 
 __all__ = [
+    "CANCELLED",
+    "LeaseLost",
     "AttemptOutcome",
     "PipelineRunner",
     "RunAttempt",

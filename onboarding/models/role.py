@@ -101,6 +101,12 @@ class Role(ConcurrentTransitionMixin, models.Model):
     def in_flight(self) -> bool:
         return self.state in IN_FLIGHT
 
+    def store_assessment(self, output: dict) -> None:
+        """Keep what the assessment returned: the score, tasks and impact, and the dashboard link."""
+        self.ai_automation_score = output.get("ai_automation_score")
+        self.assessment = {k: output.get(k) for k in ("ai_automation_score", "tasks", "impact")}
+        self.dashboard_url = output.get("dashboard_url") or ""
+
     def apply(self, name: str, *, by=None, reason: str = "") -> None:
         """Run transition `name`, or raise InvalidTransition with the current and asked-for state."""
         method = getattr(self, name)

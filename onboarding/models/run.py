@@ -6,10 +6,15 @@ It is the single source of truth the worker, the sweep, the status pages and the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .run_lifecycle import RunLifecycle, lease_until
 
 
 def new_workflow_id() -> str:
@@ -44,14 +49,62 @@ class RunQuerySet(models.QuerySet):
         return self.filter(status__in=RUN_IN_FLIGHT)
 
     def claimable(self, now) -> RunQuerySet:
-        """In flight, not held by a live worker, and not waiting for a retry."""
+        """In flight, not held by a live runner, and not waiting for a retry."""
         return self.in_flight().filter(
             Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
         )
 
+    def held(self, now) -> RunQuerySet:
+        return self.in_flight().filter(lease_expires_at__gt=now)
 
-class Run(models.Model):
+    def claim(self, ids: Iterable[int], token: str, now: datetime) -> list[int]:
+        """Take those of `ids` that are still claimable, under lease `token`; a runner that
+        races us for a run gets none of the ones we got (the UPDATE re-checks each row)."""
+        ids = list(ids)
+        if not ids:
+            return []
+        self.claimable(now).filter(pk__in=ids).update(lease_owner=token, lease_expires_at=lease_until(now))
+        return list(self.filter(pk__in=ids, lease_owner=token).values_list("pk", flat=True))
+
+    def renew(self, tokens: Iterable[str]) -> int:
+        """One heartbeat for every run a runner holds."""
+        return self.filter(lease_owner__in=list(tokens)).update(lease_expires_at=lease_until())
+
+    def release(self, tokens: Iterable[str]) -> int:
+        return self.filter(lease_owner__in=list(tokens)).update(lease_owner="", lease_expires_at=None)
+
+    def reopen(self, *, batch=None) -> int:
+        """A retry: the same runs go again as their next round. Completed steps stay completed
+        (nothing done is done twice); the others start afresh with their full attempts."""
+        fields = dict(
+            status=RunStatus.QUEUED,
+            queued_at=timezone.now(),
+            finished_at=None,
+            error=None,
+            next_attempt_at=None,
+            assessment_slot_at=None,
+            cancel_requested=False,
+            cancel_requested_by=None,
+            lease_owner="",
+            lease_expires_at=None,
+            round=F("round") + 1,
+            version=F("version") + 1,
+        )
+        if batch is not None:
+            fields["batch"] = batch
+        RunStep.objects.filter(run__in=self).exclude(status=StepStatus.COMPLETED).update(
+            status=StepStatus.PENDING,
+            attempts=0,
+            error=None,
+            started_at=None,
+            finished_at=None,
+            duration_ms=None,
+        )
+        return self.update(**fields)
+
+
+class Run(RunLifecycle, models.Model):
     workflow_id = models.CharField(max_length=64, unique=True, default=new_workflow_id, editable=False)
     trace_id = models.CharField(max_length=32, default=new_trace_id, editable=False)
     role = models.ForeignKey("onboarding.Role", on_delete=models.CASCADE, related_name="runs")

@@ -1,4 +1,4 @@
-"""Paces assessments across every worker so a big batch keeps draup-world's LLM busy without
+"""Paces assessments across every runner so a big batch keeps draup-world's LLM busy without
 a storm of 429s: each start takes the next free slot, 60/rate seconds after the previous one.
 A 429 that comes anyway slows the pace; successes bring it back."""
 
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from onboarding.models import Run, Throttle
+from onboarding.models import Throttle
 
 NAME = "run_ai_assessment"
 SLOWEST = 0.25  # never below a quarter of the configured rate
@@ -20,12 +20,8 @@ def enabled() -> bool:
     return settings.PIPELINE_ASSESSMENTS_PER_MINUTE > 0
 
 
-def slot_for(run: Run) -> datetime:
-    """When this run may start its assessment: a slot it reserved earlier, or a new one."""
-    reserved = Run.objects.filter(pk=run.pk).values_list("assessment_slot_at", flat=True).get()
-    if reserved is not None:
-        Run.objects.filter(pk=run.pk).update(assessment_slot_at=None)
-        return reserved
+def next_slot() -> datetime:
+    """Reserve the next free start time; the caller waits for it (or comes back then)."""
     with transaction.atomic():
         throttle, _ = Throttle.objects.select_for_update().get_or_create(name=NAME)
         now = timezone.now()
@@ -36,12 +32,10 @@ def slot_for(run: Run) -> datetime:
     return start
 
 
-def reserve_later(run: Run, slot: datetime) -> None:
-    Run.objects.filter(pk=run.pk).update(assessment_slot_at=slot, next_attempt_at=slot)
-
-
 def feedback(*, rate_limited: bool) -> None:
     """Slow down by a quarter on a 429; speed back up a little after each success."""
+    if not rate_limited and Throttle.objects.filter(name=NAME, rate_factor__gte=1.0).exists():
+        return  # the common case: full speed already, no lock taken
     with transaction.atomic():
         throttle, _ = Throttle.objects.select_for_update().get_or_create(name=NAME)
         if rate_limited:

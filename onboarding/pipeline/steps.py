@@ -28,18 +28,26 @@ class Step:
     paced: bool = False
 
 
+# Everything a call sends is computed before the call: a lazy database read inside it would
+# hold a pooled connection for as long as draup-world takes to answer.
+
+
 def role_setup(ctx: StepContext) -> None:
+    """Create the company role (once: its id is saved at once), then link the job description.
+    Each call has its own attempts under the step's policy."""
     role = ctx.role
     api = draup_world.client(use_simulator=ctx.use_simulator)
     if "company_role_id" not in ctx.output:
-        company_role_id = api.create_company_role(
-            ctx.call(draup_world.CREATE_COMPANY_ROLE),
-            company_name=role.company.name,
-            role_name=role.name,
-            draup_role=role.draup_role_name or role.draup_role_id or None,
+        names = {
+            "company_name": role.company.name,
+            "role_name": role.name,
+            "draup_role": role.draup_role_name or role.draup_role_id or None,
+        }
+        ctx.attempt(
+            draup_world.CREATE_COMPANY_ROLE,
+            lambda wire: api.create_company_role(wire, **names),
+            keep=lambda company_role_id: {"company_role_id": company_role_id},
         )
-        # Saved at once: a failed link must not create the company role a second time.
-        ctx.save_output(company_role_id=company_role_id)
     jd = pick_job_description(role.documents.all())
     if jd is None:
         raise draup_world.DraupWorldError(
@@ -47,23 +55,27 @@ def role_setup(ctx: StepContext) -> None:
             "The role's job description was removed after the push; upload one and retry.",
             retryable=False,
         )
-    jd_id = api.link_job_description(
-        ctx.call(draup_world.LINK_JOB_DESCRIPTION),
-        company_role_id=ctx.output["company_role_id"],
-        **link_payload(jd),
+    link = {"company_role_id": ctx.output["company_role_id"], **link_payload(jd)}
+    ctx.attempt(
+        draup_world.LINK_JOB_DESCRIPTION,
+        lambda wire: api.link_job_description(wire, **link),
+        keep=lambda jd_id: {"jd_id": jd_id, "jd_document_id": jd.pk},
     )
-    ctx.save_output(jd_id=jd_id, jd_document_id=jd.pk)
 
 
 def ai_assessment(ctx: StepContext) -> None:
     role = ctx.role
-    result = draup_world.client(use_simulator=ctx.use_simulator).run_ai_assessment(
-        ctx.call(draup_world.RUN_AI_ASSESSMENT),
-        company_name=role.company.name,
-        role_name=role.name,
-        company_role_id=ctx.output_of("role_setup")["company_role_id"],
+    api = draup_world.client(use_simulator=ctx.use_simulator)
+    names = {
+        "company_name": role.company.name,
+        "role_name": role.name,
+        "company_role_id": ctx.output_of("role_setup")["company_role_id"],
+    }
+    ctx.attempt(
+        draup_world.RUN_AI_ASSESSMENT,
+        lambda wire: api.run_ai_assessment(wire, **names),
+        keep=lambda result: result,
     )
-    ctx.save_output(**result)
 
 
 STEPS: list[Step] = [

@@ -39,7 +39,7 @@ def run_for(user, workflow_id: str) -> Run:
 
     run = (
         Run.objects.select_related("role__company", "batch")
-        .prefetch_related("steps")
+        .prefetch_related("steps", "attempts")
         .filter(workflow_id=workflow_id, role__company__in=Company.objects.visible_to(user))
         .first()
     )
@@ -87,6 +87,26 @@ def run_status(run: Run) -> dict:
         "next_attempt_at": run.next_attempt_at,
         "dashboard_url": (role.dashboard_url or None) if run.status == RunStatus.READY else None,
         "error": run.error,
+        "attempts": [_attempt(a) for a in run.attempts.all()],
+    }
+
+
+def _attempt(a) -> dict:
+    return {
+        "step": a.step,
+        "call": a.call,
+        "round": a.round,
+        "number": a.number,
+        "max_attempts": a.max_attempts,
+        "outcome": a.outcome,
+        "started_at": a.started_at,
+        "completed_at": a.finished_at,
+        "duration_ms": a.duration_ms,
+        "http_status": a.http_status,
+        "error": a.error,
+        "replayed": a.replayed,
+        "next_attempt_at": a.next_attempt_at,
+        "summary": a.summary,
     }
 
 

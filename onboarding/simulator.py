@@ -121,14 +121,14 @@ def _arrive(request: HttpRequest, endpoint: str) -> Arrival:
     )
     try:
         call.payload = _authorised_payload(request)
-        previous = _first_answer(endpoint, call.key)
-        if previous is not None:
+        seen = _seen(endpoint, call.key)
+        if seen.first_answer is not None:
             call.replayed = True
-            raise Answer(200, previous, {REPLAYED_HEADER: "true"})
-        if _running(endpoint, call.key):
+            raise Answer(200, seen.first_answer, {REPLAYED_HEADER: "true"})
+        if seen.running:  # a repeat of a call still being worked on: the work happens once
             call.same_key_running = True
             return call
-        call.hang = _maybe_fail(endpoint, call.key)
+        call.hang = _maybe_fail(endpoint, call.key, seen.tries)
         call.row_id = SimulatorCall.objects.create(
             endpoint=endpoint,
             idempotency_key=call.key,
@@ -141,6 +141,28 @@ def _arrive(request: HttpRequest, endpoint: str) -> Arrival:
     finally:
         connection.close()
     return call
+
+
+@dataclass
+class Seen:
+    first_answer: dict | None = None
+    running: bool = False
+    tries: int = 0
+
+
+def _seen(endpoint: str, key: str) -> Seen:
+    """What this Idempotency-Key has had before, in one query: its first successful answer,
+    whether a call with it is being worked on, how many calls it made."""
+    seen = Seen()
+    if not key:
+        return seen
+    rows = SimulatorCall.objects.filter(endpoint=endpoint, idempotency_key=key).order_by("id")
+    for status, replayed, response in rows.values_list("status_code", "replayed", "response"):
+        seen.tries += 1
+        if status == 200 and not replayed and seen.first_answer is None:
+            seen.first_answer = response
+        seen.running = seen.running or status == IN_PROGRESS
+    return seen
 
 
 def _work(endpoint: str, payload: dict) -> Answer:
@@ -183,35 +205,13 @@ def _authorised_payload(request: HttpRequest) -> dict:
     return payload
 
 
-def _first_answer(endpoint: str, key: str) -> dict | None:
-    if not key:
-        return None
-    first = (
-        SimulatorCall.objects.filter(endpoint=endpoint, idempotency_key=key, status_code=200, replayed=False)
-        .values_list("response", flat=True)
-        .first()
-    )
-    return first
-
-
-def _running(endpoint: str, key: str) -> bool:
-    """A call with this key is being worked on now: the work must be done only once."""
-    return (
-        bool(key)
-        and SimulatorCall.objects.filter(
-            endpoint=endpoint, idempotency_key=key, status_code=IN_PROGRESS
-        ).exists()
-    )
-
-
-def _maybe_fail(endpoint: str, key: str) -> float:
+def _maybe_fail(endpoint: str, key: str, tries: int) -> float:
     """Raise the fault this call gets, if any; return how long it should hang first."""
     fault = _take_fault(endpoint)
     if fault is not None:
         _raise_fault(fault.kind, fault.retry_after)
         return fault.hang_seconds or settings.SIMULATOR["HANG_SECONDS"]
     cfg = settings.SIMULATOR
-    tries = SimulatorCall.objects.filter(endpoint=endpoint, idempotency_key=key).count()
     rng = random.Random(f"{cfg['SEED']}:{endpoint}:{key}:{tries}")
     roll = rng.random()
     if roll < cfg["RATE_503"]:
@@ -225,6 +225,8 @@ def _maybe_fail(endpoint: str, key: str) -> float:
 
 
 def _take_fault(endpoint: str) -> SimulatorFault | None:
+    if not SimulatorFault.objects.filter(endpoint=endpoint, remaining__gt=0).exists():
+        return None  # the usual case: no lock taken
     with transaction.atomic():
         fault = (
             SimulatorFault.objects.select_for_update()

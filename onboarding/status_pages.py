@@ -49,6 +49,9 @@ def _role(request: HttpRequest, pk: int) -> Role:
 def _role_context(request: HttpRequest, role: Role) -> dict:
     run = role.last_run
     steps = list(run.steps.all()) if run else []
+    attempts = list(run.attempts.all()) if run else []
+    for step in steps:  # the latest attempt says where the step stands, in words
+        step.last_attempt = next((a for a in reversed(attempts) if a.step == step.name), None)
     done = sum(s.status == "completed" for s in steps)
     tasks = sorted((role.assessment or {}).get("tasks") or [], key=lambda t: -t.get("automation_score", 0))
     can_push = request.user.has_perm("onboarding.push_role")
@@ -56,6 +59,7 @@ def _role_context(request: HttpRequest, role: Role) -> dict:
         "role": role,
         "run": run,
         "steps": steps,
+        "attempts": attempts,
         "done": done,
         "total": len(steps),
         "progress_text": f"{done} of {len(steps)} steps",

@@ -62,6 +62,25 @@ class ErrorBody(serializers.Serializer):
     recoverable = serializers.BooleanField()
 
 
+class AttemptOut(serializers.Serializer):
+    step = serializers.CharField()
+    call = serializers.CharField()
+    round = serializers.IntegerField()
+    number = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    outcome = serializers.ChoiceField(
+        choices=["running", "succeeded", "retrying", "failed", "discarded", "abandoned"]
+    )
+    started_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    http_status = serializers.IntegerField(allow_null=True)
+    error = serializers.DictField(allow_null=True)
+    replayed = serializers.BooleanField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    summary = serializers.CharField()
+
+
 class StatusOut(serializers.Serializer):
     workflow_id = serializers.CharField()
     role_id = serializers.CharField()
@@ -78,6 +97,11 @@ class StatusOut(serializers.Serializer):
     next_attempt_at = serializers.DateTimeField(allow_null=True)
     dashboard_url = serializers.CharField(allow_null=True)
     error = serializers.DictField(allow_null=True)
+    attempts = AttemptOut(many=True, help_text="Every attempt of every call, oldest first, all rounds")
+
+
+class CancelOut(StatusOut):
+    message = serializers.CharField()
 
 
 class ErrorOut(serializers.Serializer):

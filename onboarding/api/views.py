@@ -246,11 +246,19 @@ class RetryApi(APIView):
 
 class CancelApi(APIView):
     @extend_schema(
-        request=None, responses={200: s.StatusOut, **ERRORS}, summary="Cancel a queued or running push"
+        request=None, responses={200: s.CancelOut, **ERRORS}, summary="Cancel a queued or running push"
     )
     def post(self, request, workflow_id: str):
         run = services.run_cancel(run=run_for(request.user, workflow_id), user=request.user)
-        return Response(run_status(run_for(request.user, run.workflow_id)))
+        body = run_status(run_for(request.user, run.workflow_id))
+        abandoned = [a for a in body["attempts"] if a["outcome"] == "running"]
+        message = "Cancelled: the run has ended and no further step will start."
+        if abandoned:
+            message += (
+                f" The call under way ({abandoned[-1]['call'].replace('_', ' ')}) is being abandoned:"
+                " its answer, if it comes, will be discarded."
+            )
+        return Response({**body, "message": message})
 
 
 class HistoryPagination(PageNumberPagination):

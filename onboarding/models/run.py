@@ -227,6 +227,43 @@ class RunAttempt(models.Model):
     def __str__(self) -> str:
         return f"{self.run_id}:{self.step}:{self.call}#{self.number}"
 
+    @property
+    def call_label(self) -> str:
+        return CALL_LABELS.get(self.call, self.call.replace("_", " "))
+
+    @property
+    def summary(self) -> str:
+        """What a CSM reads: "attempt 2 of 3: rate-limited, next at 10:42:05 UTC"."""
+        text = f"{self.call_label}: attempt {self.number} of {self.max_attempts}"
+        if self.outcome == AttemptOutcome.RUNNING:
+            return text + ": waiting for draup-world"
+        if self.outcome == AttemptOutcome.SUCCEEDED:
+            return text + (": answered (from draup-world's record of it)" if self.replayed else ": answered")
+        why = ATTEMPT_ERRORS.get(
+            (self.error or {}).get("error", ""), (self.error or {}).get("message", "failed")
+        )
+        text += f": {why}"
+        if self.outcome == AttemptOutcome.RETRYING and self.next_attempt_at:
+            text += f", next at {timezone.localtime(self.next_attempt_at):%H:%M:%S %Z}"
+        elif self.outcome == AttemptOutcome.FAILED:
+            text += ", no more attempts"
+        return text
+
+
+CALL_LABELS = {
+    "create_company_role": "Create the company role",
+    "link_job_description": "Link the job description",
+    "run_ai_assessment": "AI assessment",
+}
+ATTEMPT_ERRORS = {
+    "RATE_LIMITED": "rate-limited",
+    "SERVER_ERROR": "draup-world had trouble",
+    "TIMEOUT": "no answer in time",
+    "CONNECTION_ERROR": "could not reach draup-world",
+    "DISCARDED": "answer discarded (the run was cancelled or taken over)",
+    "INTERNAL_ERROR": "an unexpected error in the pipeline",
+}
+
 
 class PipelineRunner(models.Model):
     """A live pipeline runner (one per busy django-q2 worker process): its heartbeat says it

@@ -66,26 +66,33 @@ class RunLifecycle:
         role.company = self.role.company  # loaded already: no query later, mid-call
         self.status, self.started_at, self.role = "PROCESSING", now, role
 
-    def enter_step(self: Run, token: str, row: RunStep, substate: str) -> None:
-        from .role import Role
-
-        row.status, row.started_at = "running", row.started_at or timezone.now()
-        with transaction.atomic():
-            self._write_held(token)
-            type(row).objects.filter(pk=row.pk).update(status=row.status, started_at=row.started_at)
-            Role.objects.filter(pk=self.role_id).update(processing_step=substate)
-
     def begin_attempt(
-        self: Run, token: str, row: RunStep, *, call: str, number: int, max_attempts: int, worker: str
+        self: Run,
+        token: str,
+        row: RunStep,
+        *,
+        call: str,
+        number: int,
+        max_attempts: int,
+        worker: str,
+        substate: str,
     ) -> RunAttempt:
-        """Write the attempt row before the call, so a worker that dies mid-call leaves a trace."""
+        """Write the attempt row before the call, so a worker that dies mid-call leaves a
+        trace; the step (and the role's sub-state) show it running."""
+        from .role import Role
         from .run import RunAttempt
 
         now = timezone.now()
         row.attempts += 1
+        row.status, row.started_at = "running", row.started_at or now
         with transaction.atomic():
             self._write_held(token, next_attempt_at=None, assessment_slot_at=None)
-            type(row).objects.filter(pk=row.pk).update(status="running", attempts=row.attempts)
+            type(row).objects.filter(pk=row.pk).update(
+                status="running", attempts=row.attempts, started_at=row.started_at
+            )
+            if self.role.processing_step != substate:
+                Role.objects.filter(pk=self.role_id).update(processing_step=substate)
+                self.role.processing_step = substate
             return RunAttempt.objects.create(
                 run_id=self.pk,
                 step=row.name,

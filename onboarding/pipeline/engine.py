@@ -106,6 +106,7 @@ class StepContext:
                 number=number,
                 max_attempts=limit,
                 worker=self.holding.worker,
+                substate=self.step.substate,
             )
             connection.close()  # back to the pool while draup-world works
             wire = CallContext(idempotency_key=f"{self.run.workflow_id}:{call}", trace_id=self.run.trace_id)
@@ -213,14 +214,14 @@ def _advance(holding: Holding) -> None:
     run = Run.objects.select_related("role__company").get(pk=holding.run_id)
     if run.lease_owner != holding.token:
         raise LeaseLost(run.pk)
-    # Attempts a dead worker left open never got an answer: say so, and count them.
-    RunAttempt.objects.filter(run=run, outcome="running").update(outcome="abandoned")
+    earlier = list(run.attempts.filter(round=run.round).values_list("step", "call", "outcome"))
+    if any(outcome == "running" for *_, outcome in earlier):
+        # Attempts a dead worker left open never got an answer: say so (they still count).
+        RunAttempt.objects.filter(run=run, outcome="running").update(outcome="abandoned")
     if run.status == RunStatus.QUEUED:
         run.start(holding.token)
     rows = {row.name: row for row in run.steps.all()}
-    counts: Counter = Counter(
-        (step, call) for step, call in run.attempts.filter(round=run.round).values_list("step", "call")
-    )
+    counts: Counter = Counter((step, call) for step, call, _ in earlier)
     skipped: list[str] = []
     for step in STEPS:
         row = rows[step.name]
@@ -250,8 +251,6 @@ def _advance(holding: Holding) -> None:
 def _run_step(ctx: StepContext) -> None:
     """Run one step; raise StepFailed with the error that ended it, or Deferred."""
     run, step, token = ctx.run, ctx.step, ctx.holding.token
-    if ctx.row.status != "running":
-        run.enter_step(token, ctx.row, step.substate)
     started = time.monotonic()
     try:
         step.execute(ctx)

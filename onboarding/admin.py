@@ -21,10 +21,12 @@ from onboarding.explain import STATE_COLOURS
 from onboarding.models import (
     Company,
     DocumentType,
+    PipelineRunner,
     Role,
     RoleDocument,
     RoleState,
     Run,
+    RunAttempt,
     RunStep,
     SimulatorCall,
     SimulatorFault,
@@ -335,13 +337,22 @@ class RunStepInline(ReadOnlyInline):
     fields = ["name", "status", "attempts", "started_at", "finished_at", "duration_ms", "error", "output"]
 
 
+class RunAttemptInline(ReadOnlyInline):
+    """Every attempt of every call, oldest first: the whole history, not only the last error."""
+
+    model = RunAttempt
+    show_change_link = False
+    fields = ["round", "step", "call", "number", "max_attempts", "outcome", "started_at", "duration_ms"]
+    fields += ["http_status", "replayed", "next_attempt_at", "error", "worker"]
+
+
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ["workflow_id", "role", "status", "queued_at", "started_at", "finished_at"]
+    list_display = ["workflow_id", "role", "status", "round", "queued_at", "started_at", "finished_at"]
     list_filter = ["status"]
     search_fields = ["workflow_id", "role__name", "role__company__name"]
     list_select_related = ["role__company"]
-    inlines = [RunStepInline]
+    inlines = [RunStepInline, RunAttemptInline]
     readonly_fields = [f.name for f in Run._meta.fields]
 
     def get_queryset(self, request):
@@ -356,6 +367,23 @@ class RunAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PipelineRunner)
+class PipelineRunnerAdmin(admin.ModelAdmin):
+    """The live runners: which machine, how many runs each holds, when each last beat."""
+
+    list_display = ["name", "cluster", "holding", "capacity", "started_at", "heartbeat_at"]
+    readonly_fields = [f.name for f in PipelineRunner._meta.fields]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

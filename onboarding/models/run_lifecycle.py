@@ -66,6 +66,12 @@ class RunLifecycle:
         role.company = self.role.company  # loaded already: no query later, mid-call
         self.status, self.started_at, self.role = "PROCESSING", now, role
 
+    def abandon_open_attempts(self: Run) -> None:
+        """Attempts a dead worker left open never got an answer: say so (they still count)."""
+        from .run import RunAttempt
+
+        RunAttempt.objects.filter(run_id=self.pk, outcome="running").update(outcome="abandoned")
+
     def begin_attempt(
         self: Run,
         token: str,

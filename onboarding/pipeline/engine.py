@@ -216,8 +216,7 @@ def _advance(holding: Holding) -> None:
         raise LeaseLost(run.pk)
     earlier = list(run.attempts.filter(round=run.round).values_list("step", "call", "outcome"))
     if any(outcome == "running" for *_, outcome in earlier):
-        # Attempts a dead worker left open never got an answer: say so (they still count).
-        RunAttempt.objects.filter(run=run, outcome="running").update(outcome="abandoned")
+        run.abandon_open_attempts()
     if run.status == RunStatus.QUEUED:
         run.start(holding.token)
     rows = {row.name: row for row in run.steps.all()}

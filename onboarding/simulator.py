@@ -20,7 +20,7 @@ from datetime import timedelta
 import requests
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -129,18 +129,40 @@ def _arrive(request: HttpRequest, endpoint: str) -> Arrival:
             call.same_key_running = True
             return call
         call.hang = _maybe_fail(endpoint, call.key, seen.tries)
-        call.row_id = SimulatorCall.objects.create(
-            endpoint=endpoint,
-            idempotency_key=call.key,
-            trace_id=call.trace_id,
-            status_code=IN_PROGRESS,
-            request=call.payload,
-        ).pk
+        call.row_id = _start_work(call)
+        call.same_key_running = call.row_id is None
     except Answer as answer:
         call.answer = answer
     finally:
         connection.close()
     return call
+
+
+def _start_work(call: Arrival) -> int | None:
+    """Record the call as at work; None when a call with the same key is at work already.
+    Raises the replay when one with the same key finished meanwhile (a slow server can let a
+    retry overtake the first call): the work is done once."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                row = SimulatorCall.objects.create(
+                    endpoint=call.endpoint,
+                    idempotency_key=call.key,
+                    trace_id=call.trace_id,
+                    status_code=IN_PROGRESS,
+                    request=call.payload,
+                )
+        except IntegrityError:
+            return None
+        done = SimulatorCall.objects.filter(
+            endpoint=call.endpoint, idempotency_key=call.key, status_code=200, replayed=False
+        )
+        first = done.exclude(pk=row.pk).values_list("response", flat=True).first() if call.key else None
+        if first is None:
+            return row.pk
+        row.delete()
+    call.replayed = True
+    raise Answer(200, first, {REPLAYED_HEADER: "true"})
 
 
 @dataclass

@@ -35,6 +35,34 @@ class Simulator:
 
 
 @pytest.fixture
+def liberty():
+    from tests.factories import CompanyFactory
+
+    return CompanyFactory(name="Liberty Mutual")
+
+
+@pytest.fixture
+def csm(liberty):
+    """A CSM who may push, assigned to Liberty Mutual only."""
+    from tests.factories import UserFactory
+
+    user = UserFactory(can_push=True)
+    liberty.csms.add(user)
+    return user
+
+
+@pytest.fixture
+def api(csm):
+    """The API as that CSM calls it, with a token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=csm).key}")
+    return client
+
+
+@pytest.fixture
 def simulator(live_server, settings):
     settings.SITE_URL = live_server.url
     settings.DRAUP_WORLD_BASE_URL = live_server.url + "/simulator"

@@ -15,25 +15,6 @@ BASE = "/api/v1/pipeline/"
 CLAIMS_JD = "# Claims Adjuster\n\n## Overview\nThe Claims Adjuster investigates insurance claims..."
 
 
-@pytest.fixture
-def liberty():
-    return CompanyFactory(name="Liberty Mutual")
-
-
-@pytest.fixture
-def csm(liberty):
-    user = UserFactory(can_push=True)
-    liberty.csms.add(user)
-    return user
-
-
-@pytest.fixture
-def api(csm):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=csm).key}")
-    return client
-
-
 def detail(response):
     return response.json()["detail"]
 

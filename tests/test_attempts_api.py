@@ -2,30 +2,14 @@
 "attempt 2 of 3: rate-limited, next at ...", an engineer sees the whole history."""
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from onboarding import services
 from onboarding.draup_world import LINK_JOB_DESCRIPTION, RUN_AI_ASSESSMENT
-from tests.factories import CompanyFactory, UserFactory, ready_role
+from tests.factories import ready_role
 from tests.helpers import start_thread, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BASE = "/api/v1/pipeline/"
-
-
-@pytest.fixture
-def csm():
-    user = UserFactory(can_push=True)
-    CompanyFactory(name="Liberty Mutual").csms.add(user)
-    return user
-
-
-@pytest.fixture
-def api(csm):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=csm).key}")
-    return client
 
 
 def test_status_lists_every_attempt_with_what_it_means(api, csm, simulator, work, settings):

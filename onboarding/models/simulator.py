@@ -17,6 +17,15 @@ class SimulatorCall(models.Model):
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            # One call per Idempotency-Key at work at a time: a repeat that arrives meanwhile
+            # waits for the first one's answer instead of doing the work again.
+            models.UniqueConstraint(
+                fields=["endpoint", "idempotency_key"],
+                condition=models.Q(status_code=0) & ~models.Q(idempotency_key=""),
+                name="one_call_at_work_per_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.endpoint} {self.status_code} {self.idempotency_key}"

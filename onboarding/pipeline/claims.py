@@ -3,6 +3,8 @@ than PIPELINE_COMPANY_CONCURRENCY held runs per company across all runners."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F
@@ -14,10 +16,14 @@ from onboarding.models import Company, Run
 CLAIM_ORDER = (F("next_attempt_at").asc(nulls_last=True), "queued_at", "id")
 
 
-def claim_runs(*, token: str, limit: int, run_id: int | None = None) -> list[int]:
-    """Lease up to `limit` claimable runs to `token`; the ids taken, in a few queries."""
+def claim_runs(
+    *, token: str, limit: int, run_id: int | None = None, working_on: Iterable[int] = ()
+) -> list[int]:
+    """Lease up to `limit` claimable runs to `token`; the ids taken, in a few queries.
+    `working_on`: runs this runner's threads still work on. A late heartbeat (a busy SQLite)
+    can let their leases lapse; taking them again would start a second thread on one run."""
     now = timezone.now()
-    candidates = Run.objects.claimable(now)
+    candidates = Run.objects.claimable(now).exclude(pk__in=list(working_on))
     if run_id is not None:
         candidates = candidates.filter(pk=run_id)
     cap = settings.PIPELINE_COMPANY_CONCURRENCY

@@ -131,7 +131,7 @@ class Runner:
             return 0
         self.claims += 1
         token = f"{self.name}:{self.claims}"
-        ids = claim_runs(token=token, limit=min(free, BITE), run_id=run_id)
+        ids = claim_runs(token=token, limit=min(free, BITE), run_id=run_id, working_on=self.threads)
         for pk in ids:
             holding = engine.Holding(run_id=pk, token=token, worker=self.name)
             thread = threading.Thread(target=self._work, args=(holding,), name=f"run-{pk}", daemon=True)

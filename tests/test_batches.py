@@ -11,7 +11,7 @@ from batches.selectors import batch_status
 from batches.services import batch_push, batch_retry_failed
 from onboarding.draup_world import CREATE_COMPANY_ROLE, RUN_AI_ASSESSMENT
 from onboarding.errors import AppError
-from onboarding.models import Role, RoleState, Run, RunStatus, SimulatorCall, Throttle
+from onboarding.models import Role, RoleState, Run, RunAttempt, RunStatus, SimulatorCall, Throttle
 from onboarding.selectors import queue_position
 from onboarding.tasks import pipeline_work
 from tests.factories import CompanyFactory, RoleFactory, ready_role
@@ -140,10 +140,10 @@ def test_assessments_are_paced_across_workers_and_a_429_slows_the_pace(simulator
     batch_push(role_ids=[r.pk for r in roles])
     work_in_threads(3)
     assert Role.objects.filter(state=RoleState.READY).count() == 4
-    starts = list(
-        SimulatorCall.objects.filter(endpoint=RUN_AI_ASSESSMENT)
-        .order_by("created_at")
-        .values_list("created_at", flat=True)
+    starts = list(  # when the pipeline started each call: what pacing governs
+        RunAttempt.objects.filter(call=RUN_AI_ASSESSMENT)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
     )
     gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
     assert min(gaps) >= 0.4

@@ -99,7 +99,7 @@ def test_a_batch_pages_progress_bar_moves_without_reloading(page, live_server, c
     page.evaluate("window.notReloaded = true")
     first = float(page.locator("progress").get_attribute("value"))
     assert first == 0.0
-    cluster()
+    cluster(PIPELINE_RUNS_PER_RUNNER="2")  # two at a time: the bar moves in steps
     page.wait_for_function(
         "() => { const v = Number(document.querySelector('progress').value); return v > 0 && v < 100; }",
         timeout=45_000,

@@ -71,6 +71,7 @@ def _error(status: int, code: str, message: str, **headers) -> Answer:
 
 
 IN_PROGRESS = 0  # the status of a call still being worked on
+STUCK_AFTER_SECONDS = 3600  # longer than any latency and hang: such a call will never answer
 
 
 @csrf_exempt
@@ -89,11 +90,17 @@ async def endpoint_view(request: HttpRequest, path: str) -> JsonResponse:
         await asyncio.sleep(0.05)
         call = await sync_to_async(_arrive)(request, endpoint)
     answer = call.answer
-    if answer is None:
-        delay = settings.SIMULATOR["LATENCY"].get(endpoint, 0) + call.hang
-        if delay:
-            await asyncio.sleep(delay)
-        answer = await sync_to_async(_work)(endpoint, call.payload)
+    try:
+        if answer is None:
+            delay = settings.SIMULATOR["LATENCY"].get(endpoint, 0) + call.hang
+            if delay:
+                await asyncio.sleep(delay)
+            answer = await sync_to_async(_work)(endpoint, call.payload)
+    except asyncio.CancelledError:
+        # The client hung up and the ASGI server cancelled us: the work was not done.
+        answer = _error(499, "CLIENT_CLOSED_REQUEST", "The client went away before the answer.")
+        await asyncio.shield(sync_to_async(_record)(call, answer, int((time.monotonic() - started) * 1000)))
+        raise
     await sync_to_async(_record)(call, answer, int((time.monotonic() - started) * 1000))
     response = JsonResponse(answer.body, status=answer.status)
     for name, value in answer.headers.items():
@@ -179,11 +186,17 @@ def _seen(endpoint: str, key: str) -> Seen:
     if not key:
         return seen
     rows = SimulatorCall.objects.filter(endpoint=endpoint, idempotency_key=key).order_by("id")
-    for status, replayed, response in rows.values_list("status_code", "replayed", "response"):
+    gone = timezone.now() - timedelta(seconds=STUCK_AFTER_SECONDS)
+    for pk, status, replayed, response, created in rows.values_list(
+        "pk", "status_code", "replayed", "response", "created_at"
+    ):
         seen.tries += 1
         if status == 200 and not replayed and seen.first_answer is None:
             seen.first_answer = response
-        seen.running = seen.running or status == IN_PROGRESS
+        if status == IN_PROGRESS and created < gone:  # its server process died mid-call
+            SimulatorCall.objects.filter(pk=pk, status_code=IN_PROGRESS).update(status_code=499)
+        elif status == IN_PROGRESS:
+            seen.running = True
     return seen
 
 

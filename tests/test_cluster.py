@@ -9,7 +9,7 @@ import pytest
 
 from onboarding import services
 from onboarding.draup_world import CREATE_COMPANY_ROLE, RUN_AI_ASSESSMENT
-from onboarding.models import PipelineRunner, Role, RoleState, RunAttempt, RunStep, SimulatorCall
+from onboarding.models import PipelineRunner, Role, RoleState, Run, RunAttempt, RunStep, SimulatorCall
 from tests.factories import ready_role
 from tests.helpers import ROOT, database_url
 
@@ -54,6 +54,40 @@ def test_a_worker_killed_mid_assessment_is_resumed_within_the_lease_and_nothing_
     assert simulator.calls(CREATE_COMPANY_ROLE, key=f"{run.workflow_id}:{CREATE_COMPANY_ROLE}") == 1
     first_try, second_try = RunAttempt.objects.filter(run=run, call=RUN_AI_ASSESSMENT).order_by("id")
     assert (first_try.outcome, second_try.outcome) == ("abandoned", "succeeded")
+
+
+LONG_LEASE = {"PIPELINE_LEASE_SECONDS": "30", "PIPELINE_HEARTBEAT_SECONDS": "1"}
+
+
+def test_a_worker_stopped_by_sigterm_hands_its_runs_back_at_once(cluster, simulator, settings):
+    """SIGTERM to a busy worker (systemd, an orchestrator): its runs are released at once,
+    not after their 30 s lease, and the cluster's new worker goes on with them."""
+    settings.SIMULATOR = {**settings.SIMULATOR, "LATENCY": {RUN_AI_ASSESSMENT: 3.0}}
+    role = ready_role()
+    run = services.role_push(role=role)
+    cluster(**LONG_LEASE)
+    wait_for(lambda: RunAttempt.objects.filter(run=run, call=RUN_AI_ASSESSMENT, outcome="running").exists())
+    os.kill(PipelineRunner.objects.get().pid, signal.SIGTERM)
+    wait_for(lambda: Run.objects.get(pk=run.pk).lease_owner == "", timeout=3)
+    wait_for(lambda: state_of(role) == RoleState.READY, timeout=20)
+    assert simulator.calls(CREATE_COMPANY_ROLE) == 1
+
+
+def test_a_restarted_cluster_takes_over_a_killed_runners_runs_without_waiting_the_lease(
+    cluster, simulator, settings
+):
+    settings.SIMULATOR = {**settings.SIMULATOR, "LATENCY": {RUN_AI_ASSESSMENT: 2.0}}
+    role = ready_role()
+    run = services.role_push(role=role)
+    first = cluster(**LONG_LEASE)
+    wait_for(lambda: RunAttempt.objects.filter(run=run, call=RUN_AI_ASSESSMENT, outcome="running").exists())
+    os.killpg(first.pid, signal.SIGKILL)  # Ctrl-C twice, a crash: nothing is handed back
+    first.wait(10)
+    killed_at = time.monotonic()
+    cluster(**LONG_LEASE)
+    wait_for(lambda: RunAttempt.objects.filter(run=run, call=RUN_AI_ASSESSMENT, number=2).exists())
+    assert time.monotonic() - killed_at < 10  # the 30 s lease was not waited out
+    wait_for(lambda: state_of(role) == RoleState.READY)
 
 
 def test_a_starting_cluster_picks_up_waiting_runs_within_seconds(cluster, simulator):

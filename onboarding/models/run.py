@@ -74,6 +74,14 @@ class RunQuerySet(models.QuerySet):
     def release(self, tokens: Iterable[str]) -> int:
         return self.filter(lease_owner__in=list(tokens)).update(lease_owner="", lease_expires_at=None)
 
+    def release_runner(self, runner_name: str) -> int:
+        """Every lease of a runner known to be gone: its runs can be taken over at once."""
+        return (
+            self.in_flight()
+            .filter(lease_owner__startswith=f"{runner_name}:")
+            .update(lease_owner="", lease_expires_at=None)
+        )
+
     def reopen(self, *, batch=None) -> int:
         """A retry: the same runs go again as their next round. Completed steps stay completed
         (nothing done is done twice); the others start afresh with their full attempts."""

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,6 +37,23 @@ BITE = 100  # runs claimed at most per look, so that runners starting together s
 RING_AGAIN_SECONDS = 5.0
 
 
+def _process_exists(pid: int) -> bool:
+    """Alive, not a zombie (a killed worker whose parent died too stays one until reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
 class Runner:
     def __init__(self, *, linger: bool = True, capacity: int | None = None):
         host = socket.gethostname()[:40]
@@ -49,6 +68,7 @@ class Runner:
         self.claims = 0
         self.taken = 0
         self.rang_at = 0.0
+        self.stopping = False
 
     # --- life ------------------------------------------------------------------------
 
@@ -57,14 +77,40 @@ class Runner:
         Returns how many runs it took."""
         if not self._register():
             return 0
+        terminated = self._catch_sigterm()
         try:
             self._loop(run_id)
         finally:
-            for holding in self.holdings.values():  # only on an abnormal exit
+            for holding in self.holdings.values():  # only when stopping early
                 holding.stop.set()
+            if self.stopping:
+                Run.objects.release({h.token for h in self.holdings.values()})
             PipelineRunner.objects.filter(name=self.name).delete()
             connection.close()
+            terminated()
         return self.taken
+
+    def _catch_sigterm(self) -> Callable[[], None]:
+        """A cluster stopping (Ctrl-C, a deploy) waits for every worker's task to end: on
+        SIGTERM the runner hands its runs back at once, then the process ends as it would
+        have. Returns what to call on the way out."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum, frame):
+            self.stopping = True
+            self.wake.set()
+
+        signal.signal(signal.SIGTERM, on_term)
+
+        def restore() -> None:
+            signal.signal(signal.SIGTERM, previous)
+            if self.stopping:
+                logger.info("runner %s: stopped by SIGTERM, its runs handed back", self.name)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        return restore
 
     def _register(self) -> bool:
         """Join the cluster's runners, unless it already has as many as it may start."""
@@ -79,11 +125,22 @@ class Runner:
             capacity=self.capacity,
             heartbeat_at=now,
         )
+        self._release_the_dead(alive)
         ahead = PipelineRunner.objects.filter(cluster=self.cluster, heartbeat_at__gte=alive, id__lt=me.pk)
         if ahead.count() >= settings.PIPELINE_RUNNERS_PER_CLUSTER:
             me.delete()
             return False
         return True
+
+    def _release_the_dead(self, alive) -> None:
+        """Runners of this machine whose process is gone (killed, or the machine restarted
+        the cluster): hand their runs back now rather than when their leases run out."""
+        mine = PipelineRunner.objects.filter(host=self.host, heartbeat_at__gte=alive).exclude(name=self.name)
+        for name, pid in mine.values_list("name", "pid"):
+            if not _process_exists(pid):
+                released = Run.objects.release_runner(name)
+                PipelineRunner.objects.filter(name=name).delete()
+                logger.info("runner %s is gone: %s of its runs handed back", name, released)
 
     def _loop(self, run_id: int | None) -> None:
         deadline = time.monotonic() + settings.PIPELINE_DRAIN_SECONDS
@@ -101,7 +158,7 @@ class Runner:
                 break
             self.wake.wait(POLL_SECONDS)
             self.wake.clear()
-        if draining and Run.objects.in_flight().exists():
+        if draining and not self.stopping and Run.objects.in_flight().exists():
             doorbell.ring()  # a fresh job takes over; this one ends
 
     def _tick(self, run_id: int | None, deadline: float) -> tuple[bool, bool]:
@@ -113,6 +170,8 @@ class Runner:
             self.next_check = now + LOST_CHECK_SECONDS
             if now >= self.next_beat:
                 self.next_beat = now + settings.PIPELINE_HEARTBEAT_SECONDS
+        if self.stopping:
+            return True, False
         draining = now >= deadline
         got = 0 if draining else self._claim(run_id)
         return draining, bool(self.holdings or got or self._should_stay(draining))

@@ -98,3 +98,34 @@ def test_rates_of_failure_come_from_settings_and_the_seed(simulator, settings):
 def test_the_simulator_is_off_when_the_setting_is(simulator, settings):
     settings.DRAUP_WORLD_SIMULATOR = False
     assert create(simulator).status_code == 404
+
+
+def test_a_repeat_while_the_first_call_works_waits_for_its_answer_and_the_work_is_done_once(simulator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from onboarding.models import SimulatorFault
+
+    SimulatorFault.objects.create(endpoint="create_company_role", kind="hang", hang_seconds=1.0)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(create, simulator)
+        while not SimulatorCall.objects.filter(status_code=0).exists():
+            pass
+        again = pool.submit(create, simulator)
+        answers = [first.result().json(), again.result().json()]
+    assert answers[0] == answers[1]
+    assert again.result().headers["Idempotent-Replayed"] == "true"
+    assert list(SimulatorCall.objects.order_by("id").values_list("status_code", "replayed")) == [
+        (200, False),
+        (200, True),
+    ]
+
+
+def test_a_call_its_server_never_finished_does_not_hold_its_key_forever(simulator):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stuck = SimulatorCall.objects.create(endpoint="create_company_role", idempotency_key="k1", status_code=0)
+    SimulatorCall.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    assert create(simulator).status_code == 200  # not a wait for an answer that never comes
+    assert SimulatorCall.objects.get(pk=stuck.pk).status_code == 499

@@ -70,7 +70,8 @@ class RunLifecycle:
         """Attempts a dead worker left open never got an answer: say so (they still count)."""
         from .run import RunAttempt
 
-        RunAttempt.objects.filter(run_id=self.pk, outcome="running").update(outcome="abandoned")
+        if RunAttempt.objects.filter(run_id=self.pk, outcome="running").update(outcome="abandoned"):
+            type(self).objects.filter(pk=self.pk).update(version=F("version") + 1)
 
     def begin_attempt(
         self: Run,
@@ -287,12 +288,14 @@ def discard_attempt(attempt: RunAttempt, why: str) -> None:
     """The answer of a call whose run was cancelled or taken over meanwhile: kept as history,
     never used. Needs no lease: it touches only this attempt's own row, and only if no one
     has closed it yet."""
-    from .run import RunAttempt
+    from .run import Run, RunAttempt
 
     now = timezone.now()
-    RunAttempt.objects.filter(pk=attempt.pk, outcome="running").update(
+    discarded = RunAttempt.objects.filter(pk=attempt.pk, outcome="running").update(
         outcome="discarded",
         finished_at=now,
         duration_ms=_ms_since(attempt.started_at, now),
         error={"error": "DISCARDED", "message": why, "recoverable": True},
     )
+    if discarded:  # what the status shows changed: pollers must not keep the old answer
+        Run.objects.filter(pk=attempt.run_id).update(version=F("version") + 1)

@@ -1,6 +1,7 @@
 """Shared by the benchmarks: a fresh PostgreSQL database, the site (serving the simulator)
 and a django-q2 cluster, each in its own process, as in production."""
 
+import json
 import os
 import signal
 import subprocess
@@ -10,8 +11,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PORT = 8199
+PORT = int(os.environ.get("BENCH_PORT", "8199"))
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/etter_bench")
+
+
+def production_server_command() -> list[str]:
+    """The Dockerfile's CMD, flag for flag, bound to 127.0.0.1:PORT: the benchmarks measure the
+    server as production starts it."""
+    cmd = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD "))
+    args = json.loads(cmd[len("CMD ") :])
+    args[args.index("--bind") + 1] = f"127.0.0.1:{PORT}"
+    return [sys.executable, "-m", *args]
 
 
 def bench_env(**overrides: str) -> dict:
@@ -43,53 +53,50 @@ def recreate_database() -> None:
 
 
 @contextmanager
-def running_site(env: dict):
-    """Migrate a fresh database, set up Django here, start web and workers; stop them after."""
+def running_site(env: dict, *, workers: bool = True):
+    """Migrate a fresh database, set up Django here, start web (as the Dockerfile does) and,
+    unless `workers` is False, a django-q2 cluster; stop them after."""
     os.environ.update(env)
     recreate_database()
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    # As the image build does: DEBUG off serves the collected, hashed static files.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
     import django
 
     sys.path.insert(0, str(ROOT))
     django.setup()
     web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "etter_site.wsgi",
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "-w",
-            "2",
-            "--threads",
-            "8",
-            "--log-level",
-            "warning",
-        ],
+        production_server_command(),
         cwd=ROOT,
         env=env,
+        stdout=subprocess.DEVNULL,  # the access log: written as in production, not shown
         start_new_session=True,  # its own process group: stopping it stops its children too
     )
-    workers = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    procs = [web]
+    if workers:
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
     try:
         _wait_for_web(web)
         yield
     finally:
         for sig in (signal.SIGTERM, signal.SIGKILL):  # a call may still hang in a child
-            for proc in (workers, web):
+            for proc in procs:
                 try:
                     os.killpg(proc.pid, sig)
                 except ProcessLookupError:
                     pass
-            for proc in (workers, web):
+            for proc in procs:
                 try:
                     proc.wait(10)
                 except subprocess.TimeoutExpired:

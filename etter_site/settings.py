@@ -220,3 +220,8 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
 DJANGO_FSM_LOG_STORAGE_METHOD = "onboarding.fsm_log.CollectingBackend"
+
+# --- issue 14: fast accepts and status polling at scale ------------------------------------
+# The admin action "Push to Etter as a batch" posts one field per selected role: 2,500 roles
+# and more must get through (Django's default stops at 1,000 fields).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=2 * CSV_MAX_ROWS + 100)

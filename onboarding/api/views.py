@@ -161,8 +161,8 @@ class PushBatchApi(APIView):
             name=f"{len(items)} roles from the API",
             options=options,
         )
-        runs = {run.role_id: run.workflow_id for run in batch.runs.all()}
-        reasons = {r.role_id: r for r in batch.refusals.all()}
+        runs = dict(batch.runs.values_list("role_id", "workflow_id"))
+        reasons = {r.role_id: r for r in batch.refusals.only("role_id", "code", "message")}
         accepted, refused = [], []
         for i, item in enumerate(items):
             role = roles.get(i)

@@ -119,7 +119,7 @@ def main() -> None:
                 "csrfmiddlewaretoken": csrf(admin, url),
             }
             results.setdefault("admin action 'Push to Etter as a batch'", []).append(
-                timed(lambda f=form: post_ok(admin, url, data=f, allow_redirects=False))
+                timed(lambda f=form, u=url: post_ok(admin, u, data=f, allow_redirects=False))
             )
 
             company = Company.objects.create(name=f"Csv {r}").name
@@ -139,7 +139,7 @@ def main() -> None:
                 form = {button: "1", "csrfmiddlewaretoken": csrf(admin, url)}
                 files = {"csv_file": ("roles.csv", data, "text/csv")}
                 results.setdefault(label, []).append(
-                    timed(lambda f=form, fl=files: post_ok(admin, url, data=f, files=fl))
+                    timed(lambda f=form, fl=files, u=url: post_ok(admin, u, data=f, files=fl))
                 )
                 stored = Role.objects.filter(company__name=company).count()
                 assert stored == (n if button == "_import" else 0), (button, stored)

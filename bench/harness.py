@@ -20,7 +20,10 @@ def production_server_command() -> list[str]:
     server as production starts it."""
     cmd = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD "))
     args = json.loads(cmd[len("CMD ") :])
-    args[args.index("--bind") + 1] = f"127.0.0.1:{PORT}"
+    if "--bind" in args:  # gunicorn
+        args[args.index("--bind") + 1] = f"127.0.0.1:{PORT}"
+    else:  # granian
+        args[args.index("--host") + 1], args[args.index("--port") + 1] = "127.0.0.1", str(PORT)
     return [sys.executable, "-m", *args]
 
 

@@ -194,6 +194,7 @@ def _resumed_runs(roles: list[Role], batch) -> list[Run]:
         cancel_requested_by=None,
         lease_owner="",
         lease_expires_at=None,
+        version=F("version") + 1,
     )
     if batch is not None:
         reopened["batch"] = batch
@@ -259,6 +260,7 @@ def run_cancel(*, run: Run, user=None) -> Run:
             cancel_requested=True,
             cancel_requested_by=user,
             next_attempt_at=None,
+            version=F("version") + 1,
         ):
             role.apply("cancel", by=user, reason="cancelled")
             role.save()

@@ -21,6 +21,7 @@ from onboarding.intake import PushRequest, roles_for_requests
 from onboarding.models import Company, ProcessingStep, Role, RoleState, Run, RunStatus
 from onboarding.models.role import allowed_transitions
 from onboarding.pipeline.steps import STEPS
+from onboarding.polling import status_answer
 from onboarding.selectors import estimated_duration_seconds, queue_position, run_for, run_status
 
 ERRORS = {
@@ -83,10 +84,30 @@ class PushApi(APIView):
         )
 
 
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="the ETag of an answer you hold: 304 Not Modified when the run has not changed",
+)
+
+
 class StatusApi(APIView):
-    @extend_schema(responses={200: s.StatusOut, **ERRORS}, summary="A run's status and progress")
+    @extend_schema(
+        responses={200: s.StatusOut, 304: None, **ERRORS},
+        parameters=[IF_NONE_MATCH],
+        summary="A run's status and progress",
+    )
     def get(self, request, workflow_id: str):
-        return Response(run_status(run_for(request.user, workflow_id)))
+        answer = status_answer(request.user, workflow_id)
+        if answer.not_modified(request.headers.get("If-None-Match")):
+            response = Response(status=304)
+        else:
+            response = Response(answer.body)
+        if answer.etag:
+            response["ETag"] = answer.etag
+        response["Cache-Control"] = "private, no-cache"  # a browser keeps it, and asks again each time
+        return response
 
 
 class HealthApi(APIView):

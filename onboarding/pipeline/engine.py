@@ -22,7 +22,7 @@ from enum import Enum
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from onboarding.draup_world import CallContext, DraupWorldError
@@ -103,7 +103,7 @@ def _full_companies(now, limit: int):
 def _hold(run_id: int, token: str) -> None:
     """Renew the lease before a write; raise LeaseLost if the run is no longer ours."""
     renewed = Run.objects.filter(pk=run_id, lease_owner=token).update(
-        lease_expires_at=timezone.now() + _lease()
+        lease_expires_at=timezone.now() + _lease(), version=F("version") + 1
     )
     if renewed != 1:
         raise LeaseLost(run_id)

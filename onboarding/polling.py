@@ -85,20 +85,25 @@ _queue_orders: dict[int, tuple[float, dict[int, int]]] = {}  # company id: (read
 
 
 def _position(head: StatusHead) -> int | None:
-    """The run's place in its company's queue, as of at most QUEUE_ORDER_SECONDS ago."""
-    if head.status != RunStatus.QUEUED:
+    return place_in_queue(head.pk, head.status, head.company_id)
+
+
+def place_in_queue(run_id: int, status: str, company_id: int) -> int | None:
+    """The run's place in its company's queue (1: next to start), as of at most
+    QUEUE_ORDER_SECONDS ago; None when it is not waiting."""
+    if status != RunStatus.QUEUED:
         return None
-    read_at, order = _queue_orders.get(head.company_id, (0.0, {}))
-    if time.monotonic() - read_at > QUEUE_ORDER_SECONDS or head.pk not in order:
+    read_at, order = _queue_orders.get(company_id, (0.0, {}))
+    if time.monotonic() - read_at > QUEUE_ORDER_SECONDS or run_id not in order:
         read_at = time.monotonic()
         queued = (
-            Run.objects.filter(status=RunStatus.QUEUED, role__company_id=head.company_id)
+            Run.objects.filter(status=RunStatus.QUEUED, role__company_id=company_id)
             .order_by("queued_at", "pk")
             .values_list("pk", flat=True)
         )
         order = {pk: place for place, pk in enumerate(queued, start=1)}
-        _queue_orders[head.company_id] = (read_at, order)
-    return order.get(head.pk)
+        _queue_orders[company_id] = (read_at, order)
+    return order.get(run_id)
 
 
 def forget() -> None:
@@ -108,5 +113,9 @@ def forget() -> None:
 
 
 def _etag(head: StatusHead, body: dict) -> str:
-    digest = hashlib.blake2b(repr([body[k] for k in UNVERSIONED]).encode(), digest_size=6).hexdigest()
-    return f'W/"{head.workflow_id}:{head.version}:{digest}"'
+    return f'W/"{head.workflow_id}:{head.version}:{digest([body[k] for k in UNVERSIONED])}"'
+
+
+def digest(value) -> str:
+    """A short, stable (across processes) digest of a value's repr, for ETags."""
+    return hashlib.blake2b(repr(value).encode(), digest_size=6).hexdigest()

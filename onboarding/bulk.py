@@ -15,8 +15,6 @@ from collections.abc import Iterable, Sequence
 from django.db import connections, router
 from django.db.models import Model
 
-BATCH_ROWS = 1000  # 1000 rows x a few fields stays far below SQLite's and PostgreSQL's parameter limits
-
 
 def bulk_update_fields(objs: Iterable[Model], field_names: Sequence[str]) -> int:
     """Write `field_names` of every object to its row (as `bulk_update` does: no `save()`,
@@ -28,10 +26,14 @@ def bulk_update_fields(objs: Iterable[Model], field_names: Sequence[str]) -> int
     meta = model._meta
     fields = [meta.get_field(name) for name in field_names]
     connection = connections[router.db_for_write(model)]
+    # One statement on PostgreSQL; SQLite caps its parameters, so it gets as many as Django's
+    # own bulk writes would.
+    limit = connection.features.max_query_params
+    rows = limit // (len(fields) + 1) if limit else len(objs)
     updated = 0
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), BATCH_ROWS):
-            sql, params = _update_sql(connection, meta, fields, objs[start : start + BATCH_ROWS])
+        for start in range(0, len(objs), rows):
+            sql, params = _update_sql(connection, meta, fields, objs[start : start + rows])
             cursor.execute(sql, params)
             updated += cursor.rowcount
     return updated

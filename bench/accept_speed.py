@@ -1,5 +1,5 @@
 """Benchmark: how long a person waits for 2,500 roles to be accepted, from a client, against the
-production server (the Dockerfile's gunicorn command, DEBUG off, PostgreSQL).
+production server (the Dockerfile's server command, DEBUG off, PostgreSQL).
 
     flock /tmp/etter-bench.lock .venv/bin/python bench/accept_speed.py [--roles 2500] [--repeat 3]
 

@@ -1,8 +1,9 @@
 """Benchmark: the polled faces under closed-loop pollers, against the production server (the
-Dockerfile's gunicorn command, DEBUG off, PostgreSQL).
+Dockerfile's server command, DEBUG off, PostgreSQL).
 
     flock /tmp/etter-bench.lock .venv/bin/python bench/status_latency.py \\
-        [--face status|status-304|batch|batch-304|role-live|batch-live|all] [--pollers 50] [--seconds 15]
+        [--face status|status-304|batch|batch-304|role-live[-304]|batch-live[-304]|all]
+        [--pollers 50] [--seconds 15] [--procs 2]
 
 Each poller asks again as soon as it has an answer (closed loop), on its own keep-alive
 connection; they run as threads in --procs client processes. Faces:
@@ -12,7 +13,8 @@ connection; they run as threads in --procs client processes. Faces:
   backwards (version, steps completed, attempts).
 - status-304: the same, each poller sending If-None-Match with the last ETag it got.
 - batch / batch-304: GET batch-status of one 2,500-role batch whose runs keep finishing.
-- role-live / batch-live: the status pages' live partials, as a logged-in CSM (session).
+- role-live / batch-live: the status pages' live partials, as a logged-in CSM (session);
+  -304: sending If-None-Match, as the pages' fetch() does by itself (the answers are no-cache).
 Prints requests/s, p50/p95/p99 and the answers' status codes. Goal: >= 600/s, p95 <= 100 ms.
 No django-q2 workers run: the writer stands in for them, so the CPU goes to the web server.
 """
@@ -130,7 +132,7 @@ class Writer(threading.Thread):
             while not self.stop.wait(0.05):
                 tick += 1
                 self.advance(self.run_ids[tick % len(self.run_ids)])
-                if tick % 4 == 0 and self.batch_run_ids:
+                if tick % 20 == 0 and self.batch_run_ids:  # a role of the batch finishes each second
                     self.finish(self.batch_run_ids.pop())
         finally:
             connection.close()
@@ -231,13 +233,17 @@ def main() -> None:
         run_of = [runs[i % len(runs)] for i in n]
         status = [(f"/api/v1/pipeline/status/{run_of[i].workflow_id}", api[i]) for i in n]
         batch_api = [(f"/api/v1/pipeline/batch-status/{batch.batch_id}", api[i]) for i in n]
+        role_live = [(f"/status/roles/{run_of[i].role_id}/live/", page[i]) for i in n]
+        batch_live = [(f"/status/batches/{batch.pk}/live/", page[i]) for i in n]
         faces = {
             "status": (status, False, True),
             "status-304": (status, True, True),
             "batch": (batch_api, False, False),
             "batch-304": (batch_api, True, False),
-            "role-live": ([(f"/status/roles/{run_of[i].role_id}/live/", page[i]) for i in n], False, False),
-            "batch-live": ([(f"/status/batches/{batch.pk}/live/", page[i]) for i in n], False, False),
+            "role-live": (role_live, False, False),
+            "role-live-304": (role_live, True, False),
+            "batch-live": (batch_live, False, False),
+            "batch-live-304": (batch_live, True, False),
         }
         connection.close()  # the client processes are forked: they must not share it
         writer = Writer([r.pk for r in runs], batch_runs)

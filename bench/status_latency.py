@@ -15,6 +15,7 @@ connection; they run as threads in --procs client processes. Faces:
 - batch / batch-304: GET batch-status of one 2,500-role batch whose runs keep finishing.
 - role-live / batch-live: the status pages' live partials, as a logged-in CSM (session);
   -304: sending If-None-Match, as the pages' fetch() does by itself (the answers are no-cache).
+- static: a static file, for calibration: what the clients and the server do at the least.
 Prints requests/s, p50/p95/p99 and the answers' status codes. Goal: >= 600/s, p95 <= 100 ms.
 No django-q2 workers run: the writer stands in for them, so the CPU goes to the web server.
 """
@@ -236,6 +237,8 @@ def main() -> None:
         role_live = [(f"/status/roles/{run_of[i].role_id}/live/", page[i]) for i in n]
         batch_live = [(f"/status/batches/{batch.pk}/live/", page[i]) for i in n]
         faces = {
+            # Calibration: a static file (whitenoise), the least a request can cost here.
+            "static": ([("/static/etter/poll.js", {}) for _ in n], False, False),
             "status": (status, False, True),
             "status-304": (status, True, True),
             "batch": (batch_api, False, False),

@@ -15,4 +15,4 @@ RUN SECRET_KEY=build-only DATABASE_URL=sqlite:////tmp/build.sqlite3 python manag
 
 USER etter
 EXPOSE 8000
-CMD ["gunicorn", "etter_site.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "4", "--access-log", "etter_site.wsgi:application"]

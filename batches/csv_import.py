@@ -20,6 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.validators import URLValidator
 from django.db import transaction
 
+from onboarding.bulk import bulk_update_fields
 from onboarding.errors import AppError
 from onboarding.models import Company, DocumentType, Role, RoleDocument
 from onboarding.services import roles_mark_stale
@@ -233,7 +234,7 @@ def _write(rows: list[RowResult], user) -> None:
         for name, value in row.fields.items():
             if value:
                 setattr(row.role, name, value)
-    Role.objects.bulk_update([row.role for row in updated], ["draup_role_name", "occupation", "job_family"])
+    bulk_update_fields([row.role for row in updated], ["draup_role_name", "occupation", "job_family"])
     roles_mark_stale([row.role for row in updated], reason="Inputs changed by a CSV import", user=user)
     documents = []
     for row in rows:

@@ -1,6 +1,7 @@
 """Shared by the benchmarks: a fresh database, the site, the simulator and a django-q2 cluster,
 each in its own process, as in production (or as `./bin/start` runs them, with --sqlite)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -18,9 +19,21 @@ DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:543
 WORKERS_APP = "etter-bench-workers"  # the workers' PostgreSQL sessions carry this name
 
 
+def production_server_command() -> list[str]:
+    """The Dockerfile's CMD, flag for flag, bound to 127.0.0.1:PORT: the benchmarks measure the
+    server as production starts it."""
+    cmd = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD "))
+    args = json.loads(cmd[len("CMD ") :])
+    if "--bind" in args:  # gunicorn
+        args[args.index("--bind") + 1] = f"127.0.0.1:{PORT}"
+    else:  # granian
+        args[args.index("--host") + 1], args[args.index("--port") + 1] = "127.0.0.1", str(PORT)
+    return [sys.executable, "-m", *args]
+
+
 def bench_env(*, sqlite: bool = False, **overrides: str) -> dict:
-    """Production settings (DEBUG off, gunicorn) on PostgreSQL; with `sqlite`, the settings
-    `./bin/start` uses (DEBUG on, SQLite, runserver), so its defaults are what is measured."""
+    """Production settings (DEBUG off, the Dockerfile's server) on PostgreSQL; with `sqlite`, the
+    settings `./bin/start` uses (DEBUG on, SQLite, runserver), so its defaults are measured."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "etter_site.settings",
@@ -66,13 +79,12 @@ def _start(args: list[str], env: dict, **extra) -> subprocess.Popen:
 
 
 def start_web(env: dict) -> list[subprocess.Popen]:
-    """The site as production starts it (gunicorn, as in the Dockerfile) and the simulator on
-    an ASGI server, so that it holds a thousand slow calls at once; with SQLite, runserver
-    serves both, as `./bin/start` does."""
+    """The site as production starts it (the Dockerfile's command) and the simulator on an
+    ASGI server, so that it holds a thousand slow calls at once; with SQLite, runserver serves
+    both, as `./bin/start` does."""
     if env["DEBUG"] == "1":
         return [_start([sys.executable, "manage.py", "runserver", f"127.0.0.1:{PORT}", "--noreload"], env)]
-    web = [sys.executable, "-m", "gunicorn", "etter_site.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", "2"]
-    web += ["--threads", "8", "--log-level", "warning"]
+    web = _start(production_server_command(), env, stdout=subprocess.DEVNULL)  # the access log
     simulator = [
         sys.executable,
         "-m",
@@ -82,7 +94,7 @@ def start_web(env: dict) -> list[subprocess.Popen]:
         str(SIMULATOR_PORT),
     ]
     simulator += ["--workers", "2", "--log-level", "warning", "--no-access-log", "--backlog", "4096"]
-    return [_start(web, env), _start(simulator, {**env, "PGAPPNAME": "etter-bench-simulator"})]
+    return [web, _start(simulator, {**env, "PGAPPNAME": "etter-bench-simulator"})]
 
 
 def start_workers(env: dict, **overrides: str) -> subprocess.Popen:
@@ -114,6 +126,10 @@ def running_site(env: dict, *, workers: bool = True):
     os.environ.update(env)
     recreate_database(env)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    # As the image build does: DEBUG off serves the collected, hashed static files.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
     import django
 
     sys.path.insert(0, str(ROOT))

@@ -273,3 +273,31 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
 DJANGO_FSM_LOG_STORAGE_METHOD = "onboarding.fsm_log.CollectingBackend"
+
+# --- issue 14: fast accepts and status polling at scale ------------------------------------
+# The admin action "Push to Etter as a batch" posts one field per selected role: 2,500 roles
+# and more must get through (Django's default stops at 1,000 fields).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=2 * CSV_MAX_ROWS + 100)
+# Per-process caches. "status" holds GET status answers keyed by (workflow_id, version), which is
+# correct however many processes serve (each reads the version from the database), and the
+# token -> user lookups of the API (see onboarding/api/auth.py).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "status": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "etter-status",
+        "OPTIONS": {"MAX_ENTRIES": env.int("STATUS_CACHE_ENTRIES", default=20000)},
+    },
+}
+# How long a token's user (and their permissions) is remembered by a server process.
+API_AUTH_CACHE_SECONDS = env.int("API_AUTH_CACHE_SECONDS", default=10)
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "onboarding.api.auth.CachedTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+# Keep database connections open between requests: opening one costs more than a status answer.
+# No health check per request (it is one more round trip on every poll): a connection that broke
+# fails one request and is then replaced. (No persistent connections with a connection pool,
+# which Django refuses to combine with them.)
+if "pool" not in DATABASES["default"].get("OPTIONS", {}):
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
+from onboarding.bulk import bulk_update_fields
 from onboarding.errors import AppError, NotFound, ValidationFailed
 from onboarding.models import Company, DocumentType, Role, RoleDocument
 from onboarding.services import roles_mark_stale
@@ -76,7 +77,7 @@ def _save_roles(new: list[Role], known: list[Role]) -> None:
                 defaults={"draup_role_id": role.draup_role_id, "draup_role_name": role.draup_role_name},
             )
             role.pk, role._state.adding = stored.pk, False
-    Role.objects.bulk_update(known, ["draup_role_id", "draup_role_name"])
+    bulk_update_fields(known, ["draup_role_id", "draup_role_name"])
 
 
 def _attach_documents(roles: dict[int, Role], wanted: dict[int, PushRequest]) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.core.cache import caches
 from django.db.models import Q
 
 from onboarding.models import Run, RunStatus
@@ -22,8 +25,16 @@ def queue_position(run: Run) -> int | None:
 DEFAULT_DURATION_SECONDS = 600  # reference 001, before any run has finished here
 
 
+ESTIMATE_CACHE_SECONDS = 10  # every status answer shows the estimate; its query is the costliest
+
+
 def estimated_duration_seconds() -> int:
-    """Median push -> READY time of the last 50 READY runs (one query)."""
+    """Median push -> READY time of the last 50 READY runs; computed at most every
+    ESTIMATE_CACHE_SECONDS per process (an estimate, not the state of any run)."""
+    return caches["status"].get_or_set("estimated-duration", _estimated_duration, ESTIMATE_CACHE_SECONDS)
+
+
+def _estimated_duration() -> int:
     runs = Run.objects.filter(status=RunStatus.READY, started_at__isnull=False, finished_at__isnull=False)
     spans = sorted(
         (f - q).total_seconds()
@@ -50,19 +61,85 @@ def run_for(user, workflow_id: str) -> Run:
 
 def run_status(run: Run) -> dict:
     """The documented status shape of reference 001, from one run and its steps."""
-    steps = list(run.steps.all())
+    return status_body(StatusHead.of(run), status_core(run, list(run.steps.all())), queue_position(run))
+
+
+@dataclass(frozen=True)
+class StatusHead:
+    """What a status answer needs besides the run's own record: its role and its company. One
+    query reads it (`status_head`); the rest (`status_core`) is cached by the run's version."""
+
+    pk: int
+    workflow_id: str
+    version: int
+    status: str
+    role_id: int
+    role_name: str
+    role_state: str
+    role_last_run_id: int | None
+    role_dashboard_url: str
+    company_id: int
+    company_name: str
+
+    @classmethod
+    def of(cls, run: Run) -> StatusHead:
+        role = run.role
+        return cls(
+            run.pk,
+            run.workflow_id,
+            run.version,
+            run.status,
+            role.pk,
+            role.name,
+            role.state,
+            role.last_run_id,
+            role.dashboard_url,
+            role.company_id,
+            role.company.name,
+        )
+
+
+# GET status is polled by hundreds at once, and this is its only query on a cache hit. Written
+# out once rather than built by the ORM per request: building the query cost more than running
+# it. It says what `Company.objects.visible_to` says; the tests hold both paths to one answer.
+_HEAD_SQL = """
+SELECT r.id, r.workflow_id, r.version, r.status, ro.id, ro.name, ro.state, ro.last_run_id,
+       ro.dashboard_url, c.id, c.name
+FROM onboarding_run r
+JOIN onboarding_role ro ON ro.id = r.role_id
+JOIN onboarding_company c ON c.id = ro.company_id
+WHERE r.workflow_id = %s"""
+_HEAD_SCOPE_SQL = (
+    " AND EXISTS (SELECT 1 FROM onboarding_company_csms m WHERE m.company_id = c.id AND m.user_id = %s)"
+)
+
+
+def sees_every_company(user) -> bool:
+    """As `Company.objects.visible_to` decides, without building a query."""
+    return user.is_superuser or user.has_perm("onboarding.view_all_companies")
+
+
+def status_head(user, workflow_id: str) -> StatusHead | None:
+    """The run's head if the user may see its company, else None: one query."""
+    from django.db import connection
+
+    sql, params = _HEAD_SQL, [workflow_id]
+    if not sees_every_company(user):  # a CSM: only the companies assigned to them
+        sql, params = sql + _HEAD_SCOPE_SQL, [workflow_id, user.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return StatusHead(*row) if row else None
+
+
+def status_core(run: Run, steps: list, attempts: list | None = None) -> dict:
+    """The part of a status answer that only the run, its steps and its attempts decide: it
+    changes only with the run's version, so it can be cached by (workflow_id, version)."""
+    attempts = list(run.attempts.all()) if attempts is None else attempts
     completed = [s for s in steps if s.status == "completed"]
     current = next((s.name for s in steps if s.status != "completed"), None) if run.in_flight else None
-    role = run.role
-    status = run.status.lower()
-    if role.last_run_id == run.pk and role.state == "STALE":
-        status = "stale"
     return {
-        "workflow_id": run.workflow_id,
-        "role_id": str(role.pk),
-        "company_id": role.company.name,
-        "role_name": role.name,
-        "status": status,
+        "status": run.status,
         "current_step": current,
         "progress": {
             "current": len(completed),
@@ -82,12 +159,9 @@ def run_status(run: Run) -> dict:
         "queued_at": run.queued_at,
         "started_at": run.started_at,
         "completed_at": run.finished_at,
-        "estimated_duration_seconds": estimated_duration_seconds(),
-        "position_in_queue": queue_position(run),
         "next_attempt_at": run.next_attempt_at,
-        "dashboard_url": (role.dashboard_url or None) if run.status == RunStatus.READY else None,
         "error": run.error,
-        "attempts": [_attempt(a) for a in run.attempts.all()],
+        "attempts": [_attempt(a) for a in attempts],
     }
 
 
@@ -107,6 +181,32 @@ def _attempt(a) -> dict:
         "replayed": a.replayed,
         "next_attempt_at": a.next_attempt_at,
         "summary": a.summary,
+    }
+
+
+def status_body(head: StatusHead, core: dict, position: int | None) -> dict:
+    """The answer, in the documented order: the run's core with what changes without the
+    run's version (its role, the estimate, the queue position)."""
+    status = core["status"].lower()
+    if head.role_last_run_id == head.pk and head.role_state == "STALE":
+        status = "stale"
+    return {
+        "workflow_id": head.workflow_id,
+        "role_id": str(head.role_id),
+        "company_id": head.company_name,
+        "role_name": head.role_name,
+        "status": status,
+        "current_step": core["current_step"],
+        "progress": core["progress"],
+        "queued_at": core["queued_at"],
+        "started_at": core["started_at"],
+        "completed_at": core["completed_at"],
+        "estimated_duration_seconds": estimated_duration_seconds(),
+        "position_in_queue": position,
+        "next_attempt_at": core["next_attempt_at"],
+        "dashboard_url": (head.role_dashboard_url or None) if core["status"] == RunStatus.READY else None,
+        "error": core["error"],
+        "attempts": core["attempts"],
     }
 
 

@@ -16,6 +16,7 @@ from onboarding.models.role import PUSHABLE
 from onboarding.pipeline import doorbell
 from onboarding.pipeline.steps import STEPS
 
+from .bulk import bulk_update_fields
 from .fsm_log import collected_state_logs
 
 S = RoleState
@@ -95,8 +96,8 @@ def roles_push(
                 changed.append(role)
                 (resumed if resume else fresh).append(role)
             report.runs = _new_runs(fresh, user, options, batch) + _resumed_runs(resumed, batch)
-            Role.objects.bulk_update(
-                set(changed), ["state", "state_reason", "processing_step", "last_run", "updated_at"]
+            bulk_update_fields(
+                changed, ["state", "state_reason", "processing_step", "last_run", "updated_at"]
             )
         run_ids = [run.pk for run in report.runs]
         transaction.on_commit(lambda: pipeline_wake(run_ids))
@@ -234,7 +235,9 @@ def roles_mark_stale(roles: list[Role], *, reason: str, user=None) -> list[Role]
     with collected_state_logs():
         for role in ready:
             role.apply("mark_stale", by=user, reason=reason)
-    Role.objects.bulk_update(ready, ["state", "state_reason"])
+    bulk_update_fields(ready, ["state", "state_reason"])
+    # Their last run's status now reads "stale": pollers holding its old version must see that.
+    Run.objects.filter(pk__in=[r.last_run_id for r in ready if r.last_run_id]).touch()
     return ready
 
 

@@ -10,17 +10,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import condition, require_POST
 from django_fsm_log.models import StateLog
 
 from batches.models import Batch
+from batches.polling import batch_fingerprint
 from batches.selectors import batch_status, failure_groups, finished_per_minute, retrying_runs
 from batches.services import batch_retry_failed
 from onboarding import services
 from onboarding.errors import AppError
 from onboarding.explain import STATE_TEXT, fix_for
 from onboarding.models import Company, Role, RoleState
-from onboarding.selectors import companies_with_rollup, company_rollup, queue_position
+from onboarding.polling import digest, place_in_queue
+from onboarding.selectors import companies_with_rollup, company_rollup
 
 POLL_SECONDS = 3
 
@@ -65,7 +68,7 @@ def _role_context(request: HttpRequest, role: Role) -> dict:
         "progress_text": f"{done} of {len(steps)} steps",
         "explanation": STATE_TEXT[role.state],
         "fix": fix_for(run.error) if run and run.error else None,
-        "position": queue_position(run) if run else None,
+        "position": place_in_queue(run.pk, run.status, role.company_id) if run else None,
         "top_tasks": tasks[:3],
         "history": StateLog.objects.for_(role).select_related("by").order_by("-timestamp", "-id")[:20],
         "in_flight": role.in_flight,
@@ -82,7 +85,30 @@ def role_page(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "status/role.html", _role_context(request, role))
 
 
+def _role_etag(request: HttpRequest, pk: int) -> str:
+    """Everything the role's live part shows changes one of these (a 404 for another company's)."""
+    role = _role(request, pk)
+    run = role.last_run
+    return digest(
+        (
+            request.user.pk,
+            request.user.has_perm("onboarding.push_role"),
+            role.pk,
+            role.state,
+            role.state_reason,
+            role.processing_step,
+            role.updated_at,
+            run.version if run else None,
+            place_in_queue(run.pk, run.status, role.company_id) if run else None,
+        )
+    )
+
+
+# Polled every few seconds by each open page: a browser sends back the ETag (fetch revalidates
+# a `no-cache` answer by itself) and gets 304 without the page being rendered again.
 @login_required
+@cache_control(private=True, no_cache=True)
+@condition(etag_func=_role_etag)
 def role_live(request: HttpRequest, pk: int) -> HttpResponse:
     role = _role(request, pk)
     return render(request, "status/_role_live.html", _role_context(request, role))
@@ -152,7 +178,16 @@ def batch_page(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "status/batch.html", _batch_context(request, _batch(request, pk)))
 
 
+def _batch_etag(request: HttpRequest, pk: int) -> str:
+    batch = _batch(request, pk)
+    return digest(
+        (request.user.pk, request.user.has_perm("onboarding.push_role"), batch.pk, *batch_fingerprint(batch))
+    )
+
+
 @login_required
+@cache_control(private=True, no_cache=True)
+@condition(etag_func=_batch_etag)
 def batch_live(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "status/_batch_live.html", _batch_context(request, _batch(request, pk)))
 

@@ -144,3 +144,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_status_cache():
+    """The per-process status cache (answers by version, the estimate, tokens) starts empty in
+    every test, as in a freshly started server."""
+    from onboarding import polling
+
+    polling.forget()
+    yield
+    polling.forget()

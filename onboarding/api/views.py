@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches.models import Batch, BatchSource
-from batches.selectors import batch_status
+from batches.polling import batch_status_answer
 from batches.services import batch_push, batch_retry_failed
 from onboarding import services
 from onboarding.api import serializers as s
@@ -21,6 +21,7 @@ from onboarding.intake import PushRequest, roles_for_requests
 from onboarding.models import Company, ProcessingStep, Role, RoleState, Run, RunStatus
 from onboarding.models.role import allowed_transitions
 from onboarding.pipeline.steps import STEPS
+from onboarding.polling import StatusAnswer, status_answer
 from onboarding.selectors import estimated_duration_seconds, queue_position, run_for, run_status
 
 ERRORS = {
@@ -83,10 +84,34 @@ class PushApi(APIView):
         )
 
 
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="the ETag of an answer you hold: 304 Not Modified when the run has not changed",
+)
+
+
+def _conditional(request, answer: StatusAnswer) -> Response:
+    """The answer, or 304 when the client holds it already (If-None-Match); with its ETag."""
+    if answer.not_modified(request.headers.get("If-None-Match")):
+        response = Response(status=304)
+    else:
+        response = Response(answer.body)
+    if answer.etag:
+        response["ETag"] = answer.etag
+    response["Cache-Control"] = "private, no-cache"  # a browser keeps it, and asks again each time
+    return response
+
+
 class StatusApi(APIView):
-    @extend_schema(responses={200: s.StatusOut, **ERRORS}, summary="A run's status and progress")
+    @extend_schema(
+        responses={200: s.StatusOut, 304: None, **ERRORS},
+        parameters=[IF_NONE_MATCH],
+        summary="A run's status and progress",
+    )
     def get(self, request, workflow_id: str):
-        return Response(run_status(run_for(request.user, workflow_id)))
+        return _conditional(request, status_answer(request.user, workflow_id))
 
 
 class HealthApi(APIView):
@@ -161,8 +186,8 @@ class PushBatchApi(APIView):
             name=f"{len(items)} roles from the API",
             options=options,
         )
-        runs = {run.role_id: run.workflow_id for run in batch.runs.all()}
-        reasons = {r.role_id: r for r in batch.refusals.all()}
+        runs = dict(batch.runs.values_list("role_id", "workflow_id"))
+        reasons = {r.role_id: r for r in batch.refusals.only("role_id", "code", "message")}
         accepted, refused = [], []
         for i, item in enumerate(items):
             role = roles.get(i)
@@ -198,32 +223,12 @@ def _batch_for(user, batch_id: str) -> Batch:
 
 class BatchStatusApi(APIView):
     @extend_schema(
-        responses={200: s.BatchStatusOut, **ERRORS}, summary="A batch's counts, progress and failures"
+        responses={200: s.BatchStatusOut, 304: None, **ERRORS},
+        parameters=[IF_NONE_MATCH],
+        summary="A batch's counts, progress and failures",
     )
     def get(self, request, batch_id: str):
-        status = batch_status(_batch_for(request.user, batch_id))
-        return Response(
-            {
-                "batch_id": batch_id,
-                "total": status.total,
-                "counts": {k.lower(): v for k, v in status.counts.items()},
-                "refused": status.refused,
-                "percent_done": status.percent_done,
-                "started_at": status.started_at,
-                "finished_at": status.finished_at,
-                "estimated_seconds_left": status.seconds_left,
-                "failed": [
-                    {
-                        "workflow_id": r.workflow_id,
-                        "role_name": r.role.name,
-                        "company_id": r.role.company.name,
-                        "step": (r.error or {}).get("step"),
-                        "error": r.error or {},
-                    }
-                    for r in status.failures
-                ],
-            }
-        )
+        return _conditional(request, batch_status_answer(_batch_for(request.user, batch_id)))
 
 
 class RetryFailedApi(APIView):

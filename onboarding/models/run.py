@@ -74,6 +74,11 @@ class RunQuerySet(models.QuerySet):
     def release(self, tokens: Iterable[str]) -> int:
         return self.filter(lease_owner__in=list(tokens)).update(lease_owner="", lease_expires_at=None)
 
+    def touch(self) -> int:
+        """What these runs' status shows changed from outside them (their role went STALE):
+        pollers holding the old version must fetch it again."""
+        return self.update(version=F("version") + 1)
+
     def release_runner(self, runner_name: str) -> int:
         """Every lease of a runner known to be gone: its runs can be taken over at once."""
         return (

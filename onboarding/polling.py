@@ -1,0 +1,122 @@
+"""GET status for many pollers at once: one indexed query per request, the rest from a cache
+keyed by the run's version, and a validator (ETag) so an unchanged run answers 304.
+
+Every write that changes what a run's status shows bumps `Run.version` in the same
+transaction. A process reads the head (version, role, scope) fresh from the database on every
+request, and takes the run's own part for that exact version from its cache, or builds it
+from the database and checks the version did not move while it read. So a process never
+serves an answer older than the database's version at the time of the request, and several
+gunicorn processes, each with its own cache, agree: a poller never sees a step go backwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from django.core.cache import caches
+from django.utils.http import parse_etags
+
+from onboarding.errors import NotFound
+from onboarding.models import Run, RunAttempt, RunStatus, RunStep
+from onboarding.selectors import StatusHead, run_for, run_status, status_body, status_core, status_head
+
+CORE_CACHE_SECONDS = 600  # a version never changes: the timeout only frees memory
+# A queued run's place changes as other runs start, without its own version changing. Counting
+# the runs ahead costs as many rows as the queue is long (2,500 after a big push), for every
+# poll: instead each process reads a company's queue order at most this often.
+QUEUE_ORDER_SECONDS = 1.0
+ATTEMPTS = 3  # reads before giving up on caching a run that changes while it is read
+# The parts of an answer that change without the run's version: the ETag covers them too.
+UNVERSIONED = (
+    "role_id",
+    "company_id",
+    "role_name",
+    "status",
+    "estimated_duration_seconds",
+    "position_in_queue",
+    "dashboard_url",
+)
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    body: dict
+    etag: str | None
+
+    def not_modified(self, if_none_match: str | None) -> bool:
+        """True when the client already holds this answer (weak comparison, RFC 9110)."""
+        if not self.etag or not if_none_match:
+            return False
+        held = {tag.removeprefix("W/") for tag in parse_etags(if_none_match)}
+        return "*" in held or self.etag.removeprefix("W/") in held
+
+
+def status_answer(user, workflow_id: str) -> StatusAnswer:
+    """The run's status as the user may see it; NotFound for a run of another company."""
+    for _ in range(ATTEMPTS):
+        head = status_head(user, workflow_id)
+        if head is None:
+            raise NotFound(f"No run {workflow_id}.")
+        core = _core(head)
+        if core is not None:
+            body = status_body(head, core, _position(head))
+            return StatusAnswer(body, _etag(head, body))
+    # A run that changes faster than it can be read: answer from a plain read, without a validator.
+    return StatusAnswer(run_status(run_for(user, workflow_id)), None)
+
+
+def _core(head: StatusHead) -> dict | None:
+    cache = caches["status"]
+    key = f"run-status:{head.workflow_id}:{head.version}"
+    core = cache.get(key)
+    if core is None:
+        steps = list(RunStep.objects.filter(run_id=head.pk).order_by("position"))
+        attempts = list(RunAttempt.objects.filter(run_id=head.pk).order_by("id"))
+        run = Run.objects.filter(pk=head.pk).first()
+        if run is None or run.version != head.version:
+            return None  # it changed while we read: these rows may belong to a newer version
+        core = status_core(run, steps, attempts)
+        cache.set(key, core, CORE_CACHE_SECONDS)
+    return core
+
+
+_queue_orders: dict[int, tuple[float, dict[int, int]]] = {}  # company id: (read at, {run id: place})
+
+
+def _position(head: StatusHead) -> int | None:
+    return place_in_queue(head.pk, head.status, head.company_id)
+
+
+def place_in_queue(run_id: int, status: str, company_id: int) -> int | None:
+    """The run's place in its company's queue (1: next to start), as of at most
+    QUEUE_ORDER_SECONDS ago; None when it is not waiting."""
+    if status != RunStatus.QUEUED:
+        return None
+    read_at, order = _queue_orders.get(company_id, (0.0, {}))
+    if time.monotonic() - read_at > QUEUE_ORDER_SECONDS or run_id not in order:
+        read_at = time.monotonic()
+        queued = (
+            Run.objects.filter(status=RunStatus.QUEUED, role__company_id=company_id)
+            .order_by("queued_at", "pk")
+            .values_list("pk", flat=True)
+        )
+        order = {pk: place for place, pk in enumerate(queued, start=1)}
+        _queue_orders[company_id] = (read_at, order)
+    return order.get(run_id)
+
+
+def forget() -> None:
+    """Drop what this process remembers (tests start from a fresh server's state)."""
+    caches["status"].clear()
+    _queue_orders.clear()
+
+
+def _etag(head: StatusHead, body: dict) -> str:
+    return f'W/"{head.workflow_id}:{head.version}:{digest([body[k] for k in UNVERSIONED])}"'
+
+
+def digest(value) -> str:
+    """A short, stable (across processes) digest of a value's repr, for ETags."""
+    return hashlib.blake2b(repr(value).encode(), digest_size=6).hexdigest()

@@ -1,0 +1,148 @@
+"""Accepting 2,500 roles at once costs the queries that accepting 10 does: push-batch with new
+and with existing roles, the admin's "Push to Etter as a batch", and the CSV import."""
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from batches.models import Batch
+from onboarding.bulk import bulk_update_fields
+from onboarding.models import Role, RoleDocument, Run
+from tests.factories import CompanyFactory, UserFactory
+
+MANY = 2500
+pytestmark = pytest.mark.django_db
+constant_on_postgresql = pytest.mark.skipif(
+    "sqlite" in settings.DATABASES["default"]["ENGINE"],
+    reason="SQLite caps a statement at 999 parameters: Django splits big bulk writes there",
+)
+
+
+@pytest.fixture
+def csm():
+    user = UserFactory(can_push=True)
+    for name in ("New", "Known"):
+        CompanyFactory(name=name).csms.add(user)
+    return user
+
+
+@pytest.fixture
+def api(csm):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=csm).key}")
+    return client
+
+
+def existing_roles(company_name: str, n: int, prefix: str) -> list[int]:
+    company = CompanyFactory(name=company_name)
+    roles = Role.objects.bulk_create(
+        [Role(company=company, name=f"{prefix} {i}", draup_role_name="Analyst") for i in range(n)]
+    )
+    RoleDocument.objects.bulk_create(
+        [RoleDocument(role=r, content=f"# {r.name}\nOld.", format="text") for r in roles]
+    )
+    return [r.pk for r in roles]
+
+
+def push_batch_body(company: str, prefix: str, n: int) -> dict:
+    return {
+        "roles": [
+            {
+                "company_id": company,
+                "role_name": f"{prefix} {i}",
+                "draup_role_name": "Analyst",
+                "documents": [{"type": "job_description", "content": f"# {prefix} {i}\nNew JD."}],
+            }
+            for i in range(n)
+        ]
+    }
+
+
+@constant_on_postgresql
+def test_push_batch_of_new_roles_costs_the_same_queries_for_10_or_2500(api, count_queries):
+    def measure(n: int, prefix: str) -> int:
+        body = push_batch_body("New", prefix, n)
+        queries = count_queries(lambda: api.post("/api/v1/pipeline/push-batch", body, format="json"))
+        assert Run.objects.filter(role__name__startswith=f"{prefix} ").count() == n
+        return queries
+
+    measure(1, "Warm")
+    assert measure(10, "Few") == measure(MANY, "Many")
+
+
+@constant_on_postgresql
+def test_push_batch_of_existing_roles_with_new_jds_costs_the_same_queries_for_10_or_2500(api, count_queries):
+    def measure(n: int, prefix: str) -> int:
+        ids = existing_roles("Known", n, prefix)
+        body = push_batch_body("Known", prefix, n)
+        queries = count_queries(lambda: api.post("/api/v1/pipeline/push-batch", body, format="json"))
+        assert Run.objects.filter(role_id__in=ids).count() == n
+        assert RoleDocument.objects.filter(role_id__in=ids).count() == 2 * n  # the new JDs attached
+        return queries
+
+    api.post("/api/v1/pipeline/push-batch", push_batch_body("Known", "Warm", 1), format="json")
+    assert measure(10, "Few") == measure(MANY, "Many")
+
+
+@constant_on_postgresql
+def test_the_admin_batch_action_costs_the_same_queries_for_10_or_2500_roles(admin_client, count_queries):
+    def measure(n: int, prefix: str) -> int:
+        ids = existing_roles(f"Admin {prefix}", n, prefix)
+        queries = count_queries(
+            lambda: admin_client.post(
+                reverse("admin:onboarding_role_changelist"),
+                {"action": "push_as_batch", "_selected_action": ids},
+            )
+        )
+        assert Batch.objects.get(runs__role_id=ids[0]).runs.count() == n
+        return queries
+
+    measure(1, "Warm")
+    assert measure(10, "Few") == measure(MANY, "Many")
+
+
+@constant_on_postgresql
+def test_the_csv_import_checks_and_imports_2500_rows_in_the_queries_of_10(admin_client, count_queries):
+    def measure(n: int, company: str) -> tuple[int, int]:
+        CompanyFactory(name=company)
+        rows = "".join(f"{company},Role {i},Analyst,Analysts,Finance,# Role {i} does it\n" for i in range(n))
+        data = ("company,role_name,draup_role,occupation,job_family,jd\n" + rows).encode()
+        url = reverse("admin:onboarding_role_import_csv")
+
+        def post(button: str):
+            from django.core.files.uploadedfile import SimpleUploadedFile
+
+            csv_file = SimpleUploadedFile("roles.csv", data, content_type="text/csv")
+            return admin_client.post(url, {button: "1", "csv_file": csv_file})
+
+        check = count_queries(lambda: post("_check"))
+        assert not Role.objects.filter(company__name=company).exists()
+        imported = count_queries(lambda: post("_import"))
+        assert Role.objects.filter(company__name=company).count() == n
+        return check, imported
+
+    measure(1, "Warm")
+    assert measure(10, "Few") == measure(MANY, "Many")
+
+
+@pytest.mark.parametrize("n", [3, 1500])
+def test_bulk_update_fields_writes_each_rows_own_values_nulls_and_times(n):
+    company = CompanyFactory()
+    roles = Role.objects.bulk_create([Role(company=company, name=f"R{i}") for i in range(n)])
+    runs = Run.objects.bulk_create([Run(role=r) for r in roles[:2]])
+    for i, role in enumerate(roles):
+        role.state_reason = f"reason {i} with 'quotes'"
+        role.processing_step = "AI_ASSESSMENT" if i % 2 else ""
+        role.last_run = runs[i] if i < 2 else None
+    assert bulk_update_fields(roles, ["state_reason", "processing_step", "last_run", "updated_at"]) == n
+    stored = {r.pk: r for r in Role.objects.filter(company=company)}
+    for i, role in enumerate(roles):
+        got = stored[role.pk]
+        assert (got.state_reason, got.processing_step, got.last_run_id, got.updated_at) == (
+            role.state_reason,
+            role.processing_step,
+            runs[i].pk if i < 2 else None,
+            role.updated_at,
+        )

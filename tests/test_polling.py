@@ -116,8 +116,8 @@ def test_a_poll_of_an_unchanged_run_costs_one_query(api, liberty, django_assert_
     api.get(BASE + f"status/{run.workflow_id}")  # the token, the run's core: cached now
     with django_assert_num_queries(1):
         assert api.get(BASE + f"status/{run.workflow_id}").status_code == 200
-    advance(run)  # a new version: the head, then the steps and the run of that version
-    with django_assert_num_queries(3):
+    advance(run)  # a new version: the head, then the steps, attempts and run of that version
+    with django_assert_num_queries(4):
         assert api.get(BASE + f"status/{run.workflow_id}").json()["progress"]["steps"][0]["attempts"] == 2
 
 

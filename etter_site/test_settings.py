@@ -17,7 +17,7 @@ os.environ.setdefault("PIPELINE_RECOVERY_WAIT_SECONDS", "0.5")
 os.environ.setdefault("PIPELINE_BACKOFF_SCALE", "0.01")
 os.environ.setdefault("PIPELINE_INLINE_WAIT_SECONDS", "3")
 os.environ.setdefault("PIPELINE_DRAIN_SECONDS", "600")
-os.environ.setdefault("PIPELINE_RUNS_PER_RUNNER", "50")
+os.environ.setdefault("PIPELINE_RUNS_PER_RUNNER", "10")
 os.environ.setdefault("Q_WORKERS", "2")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="etter-test-media-"))
 for name in ("SIMULATOR_LATENCY_CREATE_ROLE", "SIMULATOR_LATENCY_LINK_JD", "SIMULATOR_LATENCY_ASSESSMENT"):

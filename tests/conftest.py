@@ -111,3 +111,11 @@ def django_db_setup(django_db_setup, django_db_blocker):
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
+
+
+@pytest.fixture
+def alert_defaults(db):
+    """The built-in rules and default SLA (made by a migration; transactional tests flush them)."""
+    from operations.defaults import ensure_defaults
+
+    ensure_defaults()

@@ -99,11 +99,11 @@ def _rate(part: int, whole: int) -> float | None:
 
 def _sla(records: QuerySet) -> dict:
     agg = records.aggregate(
-        met=Count("pk", filter=Q(completed_at__isnull=False, breached=False)),
-        breached=Count("pk", filter=Q(breached=True)),
-        open=Count("pk", filter=Q(completed_at__isnull=True, breached=False)),
+        n_met=Count("pk", filter=Q(completed_at__isnull=False, breached=False)),
+        n_breached=Count("pk", filter=Q(breached=True)),
+        n_open=Count("pk", filter=Q(completed_at__isnull=True, breached=False)),
     )
-    return agg
+    return {"met": agg["n_met"], "breached": agg["n_breached"], "in_flight_within_target": agg["n_open"]}
 
 
 def _events() -> dict:

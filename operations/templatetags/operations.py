@@ -33,6 +33,6 @@ def sla_for_company(company) -> dict:
 def _counts(records) -> dict:
     return records.aggregate(
         total=Count("pk"),
-        breached=Count("pk", filter=Q(breached=True)),
+        missed=Count("pk", filter=Q(breached=True)),
         in_flight=Count("pk", filter=Q(breached=True, completed_at__isnull=True)),
     )

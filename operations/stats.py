@@ -117,12 +117,12 @@ def _events() -> dict:
 def _tokens(steps: QuerySet) -> dict:
     """Tokens the LLM steps reported (the contract's `usage`, kept in the step's output)."""
     used = steps.aggregate(
-        input=Sum(Cast(KT("output__usage__input_tokens"), FloatField())),
-        output=Sum(Cast(KT("output__usage__output_tokens"), FloatField())),
-        steps=Count("pk", filter=Q(output__has_key="usage")),
+        tokens_in=Sum(Cast(KT("output__usage__input_tokens"), FloatField())),
+        tokens_out=Sum(Cast(KT("output__usage__output_tokens"), FloatField())),
+        reporting=Count("pk", filter=Q(output__has_key="usage")),
     )
     return {
-        "input": int(used["input"] or 0),
-        "output": int(used["output"] or 0),
-        "steps_reporting": used["steps"],
+        "input": int(used["tokens_in"] or 0),
+        "output": int(used["tokens_out"] or 0),
+        "steps_reporting": used["reporting"],
     }

@@ -55,8 +55,8 @@ def test_a_bulk_push_writes_its_events_in_a_constant_number_of_queries(count_que
         return count_queries(lambda: services.roles_push(role_ids=ids))
 
     push(2)  # warm per-process caches
-    assert push(10) == push(60)
-    assert Event.objects.filter(type="role.queued").count() == 72
+    assert push(10) == push(40)  # (SQLite splits inserts of more than 999 parameters)
+    assert Event.objects.filter(type="role.queued").count() == 52
 
 
 def test_notify_on_complete_sends_exactly_one_email_to_the_pusher(simulator, work):

@@ -47,8 +47,8 @@ def _applies(rule: Rule, event: Event) -> bool:
     return rule.matches(event, in_batch=event.batch_id is not None, notify_requested=notify)
 
 
-def _owner_scopes(owner_ids: set[int]) -> dict[int, set[int] | None]:
-    """A CSM's rule sees the companies assigned to them; an admin's, every company."""
+def _owner_scopes(owner_ids: set[int]) -> dict[int, set[int]]:
+    """The companies each rule owner may see (a query per owner: owners are few)."""
     from django.contrib.auth import get_user_model
 
     scopes: dict[int, set] = defaultdict(set)

@@ -15,10 +15,6 @@ from onboarding.models import Role, RoleState, Run
 
 from .models import Event, EventType, SlaConfig, SlaRecord
 
-# At most one doorbell per process per this many seconds: a flood of transitions must not
-# become a flood of jobs. The processor polls a little longer than this before it stops.
-DOORBELL_SECONDS = 1.0
-
 
 def record_events(sender, rows, **kwargs) -> None:
     logs = [row for row in rows if isinstance(row.content_object, Role)]
@@ -103,7 +99,8 @@ def _start_sla_records(events: list[Event]) -> None:
 
 def wake_processor() -> None:
     """After commit, ring the event processor's doorbell: at most one per transaction, and
-    at most one per DOORBELL_SECONDS in this process (the processor polls past that)."""
+    at most one per EVENTS_DOORBELL_SECONDS in this process, so that a flood of transitions is
+    not a flood of jobs (the processor keeps polling a little longer than that)."""
     if any(getattr(item[1], "__name__", "") == "_ring" for item in connection.run_on_commit):
         return
     transaction.on_commit(_ring)
@@ -112,5 +109,6 @@ def wake_processor() -> None:
 def _ring() -> None:
     from django_q.tasks import async_task
 
-    if cache.add("operations:doorbell", 1, timeout=DOORBELL_SECONDS):
+    every = settings.EVENTS_DOORBELL_SECONDS
+    if every <= 0 or cache.add("operations:doorbell", 1, timeout=every):
         async_task("operations.jobs.events_process_job", task_name="events-process")

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 from rest_framework import serializers
@@ -120,6 +120,3 @@ def inbox_read(request: HttpRequest, pk: int) -> HttpResponse:
 def inbox_read_all(request: HttpRequest) -> HttpResponse:
     services.inbox_mark_all_read(user=request.user)
     return redirect("operations-inbox")
-
-
-__all__ = ["OpenApiParameter", "PipelineStatsApi", "inbox", "inbox_read", "inbox_read_all", "metrics_view"]

@@ -47,7 +47,7 @@ def test_a_real_cluster_notifies_once_by_email_and_signed_webhooks_with_retries(
         role = ready_role(name="Claims Adjuster")
         mails = tmp_path / "mail"
         mails.mkdir()
-        cluster(EMAIL_URL=f"filemail:///{mails}", WEBHOOK_BACKOFF_SECONDS="0.3")
+        cluster(EMAIL_URL=f"filemail:///{mails}", WEBHOOK_BACKOFF_SECONDS="0.3", EVENTS_DOORBELL_SECONDS="1")
         services.role_push(role=role, user=pusher, options={"notify_on_complete": True})
 
         wait_for(lambda: Role.objects.get(pk=role.pk).state == RoleState.READY)

@@ -87,3 +87,15 @@ def _now():
     from django.utils import timezone
 
     return timezone.now()
+
+
+def test_every_operations_admin_page_renders(admin_client, simulator, work):
+    services.role_push(role=ready_role())
+    work()
+    events_process()
+    for model in ["rule", "event", "delivery", "slaconfig", "slarecord", "inboxitem"]:
+        assert admin_client.get(f"/admin/operations/{model}/").status_code == 200, model
+    assert b"Every event has been handled" in admin_client.get("/admin/operations/event/").content
+    assert admin_client.get("/admin/operations/rule/add/").status_code == 200
+    record = SlaRecord.objects.get()
+    assert admin_client.get(f"/admin/operations/slarecord/{record.pk}/change/").status_code == 200

@@ -176,6 +176,8 @@ class Rule(models.Model):
         errors: dict[str, str] = {}
         if self.action == Action.WEBHOOK and not self.webhook_url:
             errors["webhook_url"] = "A webhook rule needs the URL to call (https://...)."
+        elif self.webhook_url and not self.webhook_url.startswith(("https://", "http://")):
+            errors["webhook_url"] = "A webhook URL starts with https:// (or http://)."
         if self.action == Action.EMAIL and self.recipients == Recipients.ADDRESSES:
             errors.update(self._address_errors())
         if self.action == Action.INBOX and self.recipients == Recipients.ADDRESSES:

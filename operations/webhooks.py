@@ -74,8 +74,11 @@ def post(url: str, secret: str, payload: dict, *, headers: dict | None = None) -
 
 
 def _start_of(response: requests.Response) -> str:
+    """The start of the body; a body that stalls past the read timeout is not waited for."""
     try:
         raw = response.raw.read(ANSWER_KEPT, decode_content=True) or b""
         return raw.decode("utf-8", "replace")
+    except Exception as exc:  # urllib3's own timeout and protocol errors: the status still counts
+        return f"(body not read: {exc.__class__.__name__})"
     finally:
         response.close()

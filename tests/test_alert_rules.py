@@ -58,6 +58,11 @@ def test_an_admin_sets_up_a_rule_in_the_form(admin_client):
         ({"action": "webhook", "webhook_url": "htp:/nowhere"}, "webhook_url", "Enter a valid URL"),
         ({"action": "webhook", "webhook_url": ""}, "webhook_url", "needs the URL"),
         (
+            {"action": "webhook", "webhook_url": "ftp://files.example.com/x"},
+            "webhook_url",
+            "starts with https://",
+        ),
+        (
             {"addresses": "ops@example.com, bob@, x y@z"},
             "addresses",
             "Not valid email addresses: bob@, x y@z",
@@ -163,6 +168,18 @@ def test_a_hanging_receiver_never_holds_a_worker_past_its_timeout(simulator, wor
     assert time.monotonic() - started < 2.5
     delivery = Delivery.objects.get()
     assert delivery.status == DeliveryStatus.RETRYING and "No answer within 1 s" in delivery.last_error
+
+
+def test_a_receiver_that_stalls_its_body_is_not_waited_for(simulator, work, receiver, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1.0
+    hook = receiver(secret="s3cret", answers=["stall"], hang_seconds=10)
+    webhook_rule(hook.url)
+    push_to_ready(work)
+    started = time.monotonic()
+    deliveries_send()
+    assert time.monotonic() - started < 2.5
+    attempt = DeliveryAttempt.objects.get()
+    assert (attempt.outcome, attempt.http_status) == ("sent", 200) and "body not read" in attempt.answer
 
 
 def test_the_test_button_sends_a_signed_sample_and_logs_it(admin_client, receiver):

@@ -28,6 +28,13 @@ class Receiver:
                 if answer == "hang":
                     time.sleep(receiver.hang_seconds)
                     answer = 200
+                if answer == "stall":  # headers now, the body never
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    self.wfile.flush()
+                    time.sleep(receiver.hang_seconds)
+                    return
                 self.send_response(answer if signed else 401)
                 self.end_headers()
                 self.wfile.write(b"ok" if signed else b"bad signature")

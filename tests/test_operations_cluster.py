@@ -1,6 +1,7 @@
 """Events, alerts and webhooks with a real django-q2 cluster (`manage.py qcluster`): a push
 asking notify_on_complete sends exactly one email and one signed webhook; a receiver
-answering 503 twice then 200 gets three attempts, a 410 gets one, all logged."""
+answering 503 twice then 200 gets three attempts, a 410 gets one, all logged; an SLA of about
+a second with a slow assessment is breached before the run ends."""
 
 import email
 import time
@@ -8,8 +9,9 @@ import time
 import pytest
 
 from onboarding import services
-from onboarding.models import Role, RoleState
-from operations.models import Delivery, DeliveryAttempt, Event
+from onboarding.draup_world import RUN_AI_ASSESSMENT
+from onboarding.models import Role, RoleState, Run
+from operations.models import Delivery, DeliveryAttempt, Event, SlaConfig, SlaRecord
 from tests.factories import RuleFactory, UserFactory, ready_role
 from tests.webhook_receiver import Receiver
 
@@ -37,7 +39,11 @@ def attempts_of(rule_name: str) -> list:
     return list(attempts.values_list("outcome", "http_status"))
 
 
-def test_a_real_cluster_notifies_once_by_email_and_signed_webhooks_with_retries(cluster, simulator, tmp_path):
+def test_a_real_cluster_notifies_once_by_email_and_signed_webhooks_with_retries(
+    cluster, simulator, tmp_path, settings
+):
+    settings.SIMULATOR = {**settings.SIMULATOR, "LATENCY": {RUN_AI_ASSESSMENT: 5.0}}
+    SlaConfig.objects.filter(company=None).update(target_minutes=0.02)  # 1.2 s
     receivers = {name: Receiver(secret="s3cret", answers=answers) for name, answers in
                  [("ok", []), ("flaky", [503, 503, 200]), ("gone", [410])]}  # fmt: skip
     try:
@@ -47,7 +53,12 @@ def test_a_real_cluster_notifies_once_by_email_and_signed_webhooks_with_retries(
         role = ready_role(name="Claims Adjuster")
         mails = tmp_path / "mail"
         mails.mkdir()
-        cluster(EMAIL_URL=f"filemail:///{mails}", WEBHOOK_BACKOFF_SECONDS="0.3", EVENTS_DOORBELL_SECONDS="1")
+        cluster(
+            EMAIL_URL=f"filemail:///{mails}",
+            WEBHOOK_BACKOFF_SECONDS="0.3",
+            EVENTS_DOORBELL_SECONDS="1",
+            Q_WORKERS="2",  # one runs the slow assessment, the other the events and SLA jobs
+        )
         services.role_push(role=role, user=pusher, options={"notify_on_complete": True})
 
         wait_for(lambda: Role.objects.get(pk=role.pk).state == RoleState.READY)
@@ -65,6 +76,10 @@ def test_a_real_cluster_notifies_once_by_email_and_signed_webhooks_with_retries(
         assert [len(receivers[n].received) for n in ("ok", "flaky", "gone")] == [1, 3, 1]
         assert all(r["signed"] for rec in receivers.values() for r in rec.received)
         assert receivers["ok"].received[0]["body"]["type"] == "role.ready"
+        breach = Event.objects.get(type="sla.breached")
+        run = Run.objects.get(role=role)
+        assert breach.created_at < run.finished_at and breach.correlation_id == run.trace_id
+        assert SlaRecord.objects.get(run=run).breached
         assert {name: attempts_of(name) for name in receivers} == {
             "ok": [("sent", 200)],
             "flaky": [("retry", 503), ("retry", 503), ("sent", 200)],

@@ -55,12 +55,25 @@ def _events_claim(limit: int) -> tuple[str, list[Event]] | None:
 
 def _events_handle(token: str, events: list[Event]) -> None:
     with transaction.atomic():
+        _classify(events)
         owed = dispatch(events)
         _sla_follow(events)
         _batches_complete(events)
         Event.objects.filter(claim_token=token, processed_at__isnull=True).update(processed_at=timezone.now())
         if owed:
             transaction.on_commit(_wake_deliveries)
+
+
+def _classify(events: list[Event]) -> None:
+    """Who has to act on a role that failed or degraded: read from its run's error."""
+    changed = []
+    for event in events:
+        ended_badly = event.to_state in (RoleState.FAILED, RoleState.DEGRADED)
+        if event.is_role_event and ended_badly and not event.error_class and event.run is not None:
+            run = {"status": event.run.status, "error": event.run.error, "next_attempt_at": None}
+            event.error_class = error_class(run)
+            changed.append(event)
+    Event.objects.bulk_update(changed, ["error_class"])
 
 
 def _wake_deliveries() -> None:

@@ -22,7 +22,8 @@ def record_events(sender, rows, **kwargs) -> None:
     logs = [row for row in rows if isinstance(row.content_object, Role)]
     if not logs:
         return
-    events = [_event(log) for log in logs]
+    runs = _run_fields(logs)
+    events = [_event(log, runs.get(log.content_object.last_run_id)) for log in logs]
     Event.objects.bulk_create(events)
     queued = [e for e in events if e.to_state == RoleState.QUEUED and e.run_id]
     if queued:
@@ -30,26 +31,33 @@ def record_events(sender, rows, **kwargs) -> None:
     wake_processor()
 
 
-def _of_run(run_id: int, field: str) -> Subquery:
-    # Read inside the INSERT itself: the engine's per-run transition costs one query more
-    # (the event), not two. Who has to act is worked out by the processor.
-    return Subquery(Run.objects.filter(pk=run_id).values(field)[:1])
+def _run_fields(logs: list) -> dict[int, dict]:
+    """{run id: its trace id and batch}: one query for a bulk transition; for a single one
+    (a worker's, once per run) read inside the INSERT itself, so it costs one query, not two."""
+    ids = {log.content_object.last_run_id for log in logs} - {None}
+    if not ids:
+        return {}
+    if len(logs) == 1:
+        (run_id,) = ids
+        run = Run.objects.filter(pk=run_id)
+        trace_id = Coalesce(Subquery(run.values("trace_id")[:1]), Value(""))
+        return {run_id: {"trace_id": trace_id, "batch_id": Subquery(run.values("batch_id")[:1])}}
+    return {r["pk"]: r for r in Run.objects.filter(pk__in=ids).values("pk", "trace_id", "batch_id")}
 
 
-def _event(log) -> Event:
+def _event(log, run: dict | None) -> Event:
     role = log.content_object
-    run_id = role.last_run_id
     return Event(
         type=EventType.for_state(log.state),
         role_id=role.pk,
         company_id=role.company_id,
-        run_id=run_id,
-        batch_id=_of_run(run_id, "batch_id") if run_id else None,
+        run_id=role.last_run_id if run else None,
+        batch_id=run["batch_id"] if run else None,
         from_state=log.source_state or "",
         to_state=log.state,
         actor_id=log.by_id,
         reason=log.description or "",
-        correlation_id=Coalesce(_of_run(run_id, "trace_id"), Value("")) if run_id else "",
+        correlation_id=run["trace_id"] if run else "",
     )
 
 

@@ -239,7 +239,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Etter onboarding <et
 # Events handled per claim; a claimed chunk is handed to another processor after the lease.
 EVENTS_CHUNK_SIZE = env.int("EVENTS_CHUNK_SIZE", default=500)
 EVENTS_LEASE_SECONDS = env.int("EVENTS_LEASE_SECONDS", default=120)
-# At most one processing job is enqueued per process per this many seconds (0: one per commit).
+# At most one processing job is enqueued per process per this many seconds (0: one per commit;
+# negative: none, the one-minute schedule handles events).
 EVENTS_DOORBELL_SECONDS = env.float("EVENTS_DOORBELL_SECONDS", default=1.0)
 # Webhooks: per-call timeouts; 5xx/429/timeouts are retried after BACKOFF, 2x BACKOFF, ...
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)

@@ -117,5 +117,7 @@ def _ring() -> None:
     from django_q.tasks import async_task
 
     every = settings.EVENTS_DOORBELL_SECONDS
-    if every <= 0 or cache.add("operations:doorbell", 1, timeout=every):
+    if every < 0:  # no doorbell: the one-minute schedule handles events
+        return
+    if every == 0 or cache.add("operations:doorbell", 1, timeout=every):
         async_task("operations.jobs.events_process_job", task_name="events-process")

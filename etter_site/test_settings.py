@@ -12,7 +12,9 @@ os.environ.setdefault("DRAUP_WORLD_SIMULATOR", "1")
 os.environ.setdefault("PIPELINE_LEASE_SECONDS", "2")
 os.environ.setdefault("PIPELINE_BACKOFF_SCALE", "0.01")
 os.environ.setdefault("PIPELINE_INLINE_WAIT_SECONDS", "3")
-os.environ.setdefault("PIPELINE_DRAIN_SECONDS", "60")
+# A job drains for this long, then hands over to a new job (which no test runs): on a loaded
+# 2-core machine the 200-role batch test needs more than 60 s once transitions write events.
+os.environ.setdefault("PIPELINE_DRAIN_SECONDS", "120")
 os.environ.setdefault("Q_WORKERS", "2")
 # Tests call the event processor themselves: no doorbell jobs, so that query counts do not
 # depend on timing and no operations job sits in the queue that pipeline_sweep counts (the

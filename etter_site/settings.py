@@ -301,3 +301,38 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
 # which Django refuses to combine with them.)
 if "pool" not in DATABASES["default"].get("OPTIONS", {}):
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+
+# --- operations: events, alerts, SLA, stats, metrics (the `operations` app) --------------------
+INSTALLED_APPS += ["operations"]  # noqa: F405  (last: it builds on onboarding and batches)
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("operations.context_processors.inbox")
+# Email: console in development; in production e.g. smtp+tls://user:password@smtp.example.com:587
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST, EMAIL_PORT = _email.get("EMAIL_HOST") or "localhost", _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = (
+    _email.get("EMAIL_HOST_USER") or "",
+    _email.get("EMAIL_HOST_PASSWORD") or "",
+)
+EMAIL_USE_TLS, EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_TLS")), bool(_email.get("EMAIL_USE_SSL"))
+EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or None  # filemail:////abs/path (four slashes)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # an SMTP server that hangs must not hold a worker
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Etter onboarding <etter-onboarding@localhost>")
+# Events handled per claim; a claimed chunk is handed to another processor after the lease.
+EVENTS_CHUNK_SIZE = env.int("EVENTS_CHUNK_SIZE", default=500)
+EVENTS_LEASE_SECONDS = env.int("EVENTS_LEASE_SECONDS", default=120)
+# At most one processing job is enqueued per process per this many seconds (0: one per commit;
+# negative: none, the one-minute schedule handles events).
+EVENTS_DOORBELL_SECONDS = env.float("EVENTS_DOORBELL_SECONDS", default=1.0)
+# Webhooks: per-call timeouts; 5xx/429/timeouts are retried after BACKOFF, 2x BACKOFF, ...
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=5)
+WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=10.0)
+# Retries due sooner than this are waited for inside the worker; later ones by the schedule.
+WEBHOOK_INLINE_WAIT_SECONDS = env.float("WEBHOOK_INLINE_WAIT_SECONDS", default=5.0)
+# Push -> READY target when no SLA config applies (reference 002: "time to dashboard").
+SLA_DEFAULT_TARGET_MINUTES = env.float("SLA_DEFAULT_TARGET_MINUTES", default=15.0)
+# /metrics answers `Authorization: Bearer <METRICS_TOKEN>` (or a staff session). Empty: staff only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The health endpoint's draup-world probe is reused for this long (it is open to anyone).
+HEALTH_PROBE_CACHE_SECONDS = env.float("HEALTH_PROBE_CACHE_SECONDS", default=5.0)

@@ -17,8 +17,12 @@ os.environ.setdefault("PIPELINE_RECOVERY_WAIT_SECONDS", "0.5")
 os.environ.setdefault("PIPELINE_BACKOFF_SCALE", "0.01")
 os.environ.setdefault("PIPELINE_INLINE_WAIT_SECONDS", "3")
 os.environ.setdefault("PIPELINE_DRAIN_SECONDS", "600")
-os.environ.setdefault("PIPELINE_RUNS_PER_RUNNER", "10")
+os.environ.setdefault("PIPELINE_RUNS_PER_RUNNER", "50")
 os.environ.setdefault("Q_WORKERS", "2")
+# Tests call the event processor themselves: no doorbell jobs, so that query counts do not
+# depend on timing and no operations job sits in the queue that pipeline_sweep counts (the
+# real-cluster test of operations sets 1 s for its workers).
+os.environ.setdefault("EVENTS_DOORBELL_SECONDS", "-1")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="etter-test-media-"))
 for name in ("SIMULATOR_LATENCY_CREATE_ROLE", "SIMULATOR_LATENCY_LINK_JD", "SIMULATOR_LATENCY_ASSESSMENT"):
     os.environ.setdefault(name, "0")

@@ -8,6 +8,7 @@ from onboarding import simulator, views
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="status-index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("", include("operations.urls")),  # before onboarding's: api/v1/pipeline/stats, metrics, inbox
     path("status/", include("onboarding.status_urls")),
     path("api/v1/pipeline/", include("onboarding.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -11,9 +11,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.dispatch import Signal
 from django_fsm_log.backends import SimpleBackend, _pre_transition_callback
 
 _local = threading.local()
+
+# Sent with `rows` (the StateLog rows just written), inside the caller's transaction, once per
+# bulk insert or single row: an upper app can record what it needs in bulk, in the same
+# transaction, without this app knowing it.
+transitions_recorded = Signal()
 
 
 class _Collector:
@@ -31,7 +37,13 @@ class CollectingBackend(SimpleBackend):
     def post_transition_callback(sender, instance, name, source, target, **kwargs):
         collector = getattr(_local, "collector", None)
         if collector is None:
-            return SimpleBackend.post_transition_callback(sender, instance, name, source, target, **kwargs)
+            single = _Collector()
+            _pre_transition_callback(sender, instance, name, source, target, single, **kwargs)
+            for row in single.rows:
+                row.save()
+            if single.rows:
+                transitions_recorded.send(sender=CollectingBackend, rows=single.rows)
+            return None
         return _pre_transition_callback(sender, instance, name, source, target, collector, **kwargs)
 
 
@@ -45,3 +57,5 @@ def collected_state_logs() -> Iterator[None]:
     finally:
         _local.collector = None
     StateLog.objects.bulk_create(collector.rows)
+    if collector.rows:
+        transitions_recorded.send(sender=CollectingBackend, rows=collector.rows)

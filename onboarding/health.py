@@ -6,11 +6,13 @@ from datetime import timedelta
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-# The sweep runs every minute (the schedule made by migration onboarding 0002); a running
-# cluster's guard moves it forward, so three missed runs mean no cluster is running.
+SWEEP = "onboarding.tasks.pipeline_sweep"
+# A worker runs the sweep every minute (the schedule made by migration onboarding 0002): none in
+# three minutes means no worker is taking jobs.
 SWEEP_OVERDUE = timedelta(minutes=3)
 
 
@@ -28,20 +30,41 @@ def _database() -> str:
 
 
 def _workers() -> str:
-    from django_q.models import Schedule
+    """From the workers' own records, not from a schedule's clock: alive when a runner's
+    heartbeat is recent. An idle cluster has no runner; then a sweep that a worker ran in the
+    last few minutes says it is alive. Work waiting with no live runner is "down"."""
+    from django_q.models import Success
 
+    from onboarding.models import PipelineRunner, Run
+
+    now = timezone.now()
     try:
-        next_run = Schedule.objects.filter(name="pipeline-sweep").values_list("next_run", flat=True).first()
+        if PipelineRunner.objects.filter(
+            heartbeat_at__gte=now - timedelta(seconds=settings.PIPELINE_LEASE_SECONDS)
+        ):
+            return "healthy"
+        if Run.objects.claimable(now - timedelta(seconds=settings.PIPELINE_LEASE_SECONDS)).exists():
+            return "down"  # runs have waited longer than a lease and no runner is alive
+        swept = Success.objects.filter(func=SWEEP, stopped__gte=now - SWEEP_OVERDUE).exists()
     except Exception:
         return "down"
-    if next_run is None:
-        return "down"
-    return "healthy" if timezone.now() - next_run < SWEEP_OVERDUE else "down"
+    return "healthy" if swept else "down"
 
 
 def _draup_world() -> str:
     if settings.DRAUP_WORLD_SIMULATOR and settings.DRAUP_WORLD_BASE_URL == f"{settings.SITE_URL}/simulator":
         return "simulator"
+    # The endpoint is open to anyone: reuse the last answer for a few seconds, so a flood of
+    # health checks does not become a flood of calls to draup-world.
+    key = f"health:draup_world:{settings.DRAUP_WORLD_BASE_URL}"
+    answer = cache.get(key)
+    if answer is None:
+        answer = _probe_draup_world()
+        cache.set(key, answer, timeout=settings.HEALTH_PROBE_CACHE_SECONDS)
+    return answer
+
+
+def _probe_draup_world() -> str:
     try:
         # Any HTTP answer proves the service is reachable; the contract has no health endpoint.
         requests.get(settings.DRAUP_WORLD_BASE_URL, timeout=(2, 3))

@@ -26,14 +26,18 @@ def pipeline_work(run_id: int | None = None, linger: bool = True) -> int:
 
 def pipeline_sweep() -> dict[str, int]:
     """The safety net, every minute on a django-q2 schedule (and `manage.py reap_stuck`): if
-    runs wait and no doorbell is queued, ring one. Runners themselves pick up due retries and
-    dead workers' runs within a second; this covers a cluster that lost every message."""
+    runs wait and no runner is alive to take them, ring. Runners themselves pick up due
+    retries and dead workers' runs within a second; this covers a cluster that lost every
+    message."""
     now = timezone.now()
     lease = timedelta(seconds=settings.PIPELINE_LEASE_SECONDS)
     stuck = Run.objects.in_flight().filter(~Q(lease_owner=""), lease_expires_at__lt=now).count()
     waiting = Run.objects.claimable(now).count()
     runners = PipelineRunner.objects.filter(heartbeat_at__gte=now - lease).count()
-    woken = 1 if waiting and doorbell.ring_unless_queued() else 0
+    woken = 0
+    if waiting and not runners:
+        doorbell.ring()
+        woken = 1
     if stuck or woken:
         logger.info("sweep: %s runs lost their worker, %s wait, woke %s", stuck, waiting, woken)
     return {"stuck": stuck, "waiting": waiting, "woken": woken, "runners": runners}
@@ -44,7 +48,7 @@ def wake_on_spawn(sender=None, proc_name: str = "", **kwargs) -> None:
     one, ring, so that a restarted cluster resumes within seconds, not at the next sweep."""
     try:
         if Run.objects.in_flight().exists():
-            doorbell.ring_unless_queued()
+            doorbell.ring()
     except Exception:  # never keep a worker from starting
         logger.exception("could not check for waiting runs at worker start")
     finally:

@@ -155,3 +155,11 @@ def _fresh_status_cache():
     polling.forget()
     yield
     polling.forget()
+
+
+@pytest.fixture
+def alert_defaults(db):
+    """The built-in rules and default SLA (made by a migration; transactional tests flush them)."""
+    from operations.defaults import ensure_defaults
+
+    ensure_defaults()

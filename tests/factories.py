@@ -61,3 +61,16 @@ def force_state(role: Role, state: str) -> Role:
     Role.objects.filter(pk=role.pk).update(state=state)
     role.refresh_from_db()
     return role
+
+
+class RuleFactory(factory.django.DjangoModelFactory):
+    """An alert rule (operations); by default an email to given addresses on READY."""
+
+    class Meta:
+        model = "operations.Rule"
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    event_type = "role.ready"
+    action = "email"
+    recipients = "addresses"
+    addresses = "ops@example.com"

@@ -1,12 +1,12 @@
 """The doorbell: a django-q2 message that starts a runner in whichever worker process, on
-whichever machine, takes it. It carries no work; the runs in the database say what to do."""
+whichever machine, takes it. It carries no work; the runs in the database say what to do, so
+a spare doorbell is harmless: its runner finds its cluster full, or nothing to do, and ends."""
 
 from __future__ import annotations
 
 import logging
 
 from django.conf import settings
-from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 logger = logging.getLogger(__name__)
@@ -29,15 +29,3 @@ def ring_for(run_ids: list[int]) -> None:
         ring(run_id=run_ids[0])
     elif run_ids:
         ring(min(len(run_ids), settings.PIPELINE_RUNNERS_PER_CLUSTER))
-
-
-def ring_unless_queued() -> bool:
-    """Ring once, unless a doorbell already waits in the queue (it will do the same)."""
-    try:
-        waiting = get_broker().queue_size() or 0
-    except Exception:  # a broker that cannot count: ring anyway, a spare doorbell is harmless
-        waiting = 0
-    if waiting:
-        return False
-    ring()
-    return True

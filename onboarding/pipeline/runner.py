@@ -206,7 +206,7 @@ class Runner:
         if time.monotonic() - self.rang_at < RING_AGAIN_SECONDS or not claimable_exists():
             return
         self.rang_at = time.monotonic()
-        doorbell.ring_unless_queued()
+        doorbell.ring()
 
     def _work(self, holding: engine.Holding) -> None:
         try:

@@ -71,7 +71,9 @@ def pipeline_stats(window: Window) -> dict:
     runs = Run.objects.filter(queued_at__gte=window.since, queued_at__lt=window.until)
     by_status = dict(runs.values_list("status").annotate(n=Count("pk")))
     finished = sum(by_status.get(s, 0) for s in (RunStatus.READY, RunStatus.DEGRADED, RunStatus.FAILED))
-    retried = runs.filter(steps__attempts__gt=1).values("pk").distinct().count()
+    # A run was retried when one of its calls needed a second attempt (role setup makes two
+    # calls, so a step's attempt count says nothing by itself).
+    retried = runs.filter(attempts__number__gt=1).values("pk").distinct().count()
     steps = RunStep.objects.filter(run__in=runs, status="completed")
     sla = SlaRecord.objects.filter(started_at__gte=window.since, started_at__lt=window.until)
     return {

@@ -116,14 +116,11 @@ def test_metrics_have_every_series_with_the_right_values_after_a_known_batch(kno
     settings.METRICS_TOKEN = "t0ken"
     run = Run.objects.filter(status=RunStatus.FAILED).get()
     now = timezone.now()
-    for number, code in [(1, "SERVER_ERROR"), (2, "INVALID_REQUEST")]:
-        RunAttempt.objects.create(
-            run=run, step="ai_assessment", call="run_ai_assessment", number=number, max_attempts=5,
-            outcome="failed", started_at=now, error={"error": code},
-        )  # fmt: skip
+    # The batch's own attempts (create and link for 3 roles, 2 assessments answered, 1 refused
+    # with 400) and one more, a 503 of an earlier round.
     RunAttempt.objects.create(
-        run=run, step="role_setup", call="create_company_role", number=1, max_attempts=3,
-        outcome="succeeded", started_at=now,
+        run=run, step="ai_assessment", call="run_ai_assessment", round=0, number=1, max_attempts=5,
+        outcome="retrying", started_at=now, error={"error": "SERVER_ERROR"},
     )  # fmt: skip
     for name, host, beat in [("w1", "h1", now), ("w0", "h0", now - timedelta(hours=1))]:
         PipelineRunner.objects.create(name=name, cluster="c", host=host, pid=1, capacity=4, heartbeat_at=beat)
@@ -140,7 +137,8 @@ def test_metrics_have_every_series_with_the_right_values_after_a_known_batch(kno
     assert got[("etter_runs_finished_total", (("status", "failed"),))] == 1
     assert got[("etter_step_attempts_total", (("error", "SERVER_ERROR"), ("step", "ai_assessment")))] == 1
     assert got[("etter_step_attempts_total", (("error", "INVALID_REQUEST"), ("step", "ai_assessment")))] == 1
-    assert got[("etter_step_attempts_total", (("error", "none"), ("step", "role_setup")))] == 1
+    assert got[("etter_step_attempts_total", (("error", "none"), ("step", "role_setup")))] == 6
+    assert got[("etter_step_attempts_total", (("error", "none"), ("step", "ai_assessment")))] == 2
     assert got[("etter_step_duration_seconds_count", (("step", "ai_assessment"),))] == 2
     assert got[("etter_step_duration_seconds_bucket", (("le", "+Inf"), ("step", "role_setup")))] == 3
     assert got[("etter_push_to_ready_seconds_count", ())] == 2

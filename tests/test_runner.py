@@ -175,24 +175,25 @@ def test_a_batch_under_a_storm_of_faults_ends_ready_without_anyone(simulator, se
     settings.PIPELINE_RECOVERY_ROUNDS = 3
     settings.PIPELINE_RECOVERY_WAIT_SECONDS = 0.3
     settings.PIPELINE_INLINE_WAIT_SECONDS = 1
-    settings.DRAUP_WORLD_READ_TIMEOUTS = {name: 1.0 for name in settings.DRAUP_WORLD_READ_TIMEOUTS}
+    # Generous timeouts: this server shares one process (and its GIL) with the runner.
+    settings.DRAUP_WORLD_READ_TIMEOUTS = {name: 3.0 for name in settings.DRAUP_WORLD_READ_TIMEOUTS}
     settings.SIMULATOR = {
         **settings.SIMULATOR,
         "RATE_503": 0.2,
         "RATE_429": 0.1,
         "RETRY_AFTER": 0,
         "RATE_HANG": 0.05,
-        "HANG_SECONDS": 1.5,
+        "HANG_SECONDS": 3.5,
     }
-    roles = make_roles(60)
+    roles = make_roles(40)
     batch = batch_push(role_ids=[r.pk for r in roles])
     pipeline_work()
     counts = batch_status(batch).counts
     errors = list(Run.objects.exclude(status="READY").values_list("error", flat=True)[:3])
-    assert counts[RunStatus.READY] == 60, (counts, errors)
-    assert SimulatorCall.objects.filter(status_code=503).count() > 15  # the storm really blew
+    assert counts[RunStatus.READY] == 40, (counts, errors)
+    assert SimulatorCall.objects.filter(status_code=503).count() > 10  # the storm really blew
     creates = SimulatorCall.objects.filter(endpoint=CREATE_COMPANY_ROLE, status_code=200, replayed=False)
-    assert creates.count() == 60  # no company role created twice
+    assert creates.count() == 40  # no company role created twice
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="terminates PostgreSQL sessions")

@@ -56,6 +56,7 @@ def test_a_real_cluster_notifies_once_by_email_and_signed_webhooks_with_retries(
         cluster(
             EMAIL_URL=f"filemail:///{mails}",
             WEBHOOK_BACKOFF_SECONDS="0.3",
+            WEBHOOK_TIMEOUT_SECONDS="15",  # the receivers live in this busy test process
             EVENTS_DOORBELL_SECONDS="1",
             Q_WORKERS="2",  # one runs the slow assessment, the other the events and SLA jobs
         )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from onboarding.models import PipelineRunner, Run
 from onboarding.pipeline import doorbell
@@ -44,11 +45,14 @@ def pipeline_sweep() -> dict[str, int]:
 
 
 def wake_on_spawn(sender=None, proc_name: str = "", **kwargs) -> None:
-    """A worker process started (a cluster starting or a worker recycled): if runs wait for
-    one, ring, so that a restarted cluster resumes within seconds, not at the next sweep."""
+    """A worker process started (a cluster starting or a worker recycled): if runs are in
+    flight, ring, so that a restarted cluster resumes within seconds, not at the next sweep."""
     try:
         if Run.objects.in_flight().exists():
             doorbell.ring()
+        # A sweep run by a worker is how an idle cluster shows it is alive (health): at once,
+        # not at the schedule's first check a minute after the start.
+        async_task("onboarding.tasks.pipeline_sweep", task_name=f"sweep-at-start-{proc_name}")
     except Exception:  # never keep a worker from starting
         logger.exception("could not check for waiting runs at worker start")
     finally:

@@ -34,13 +34,14 @@ def dead_pid() -> int:
     return finished.pid
 
 
-def test_a_worker_that_starts_rings_only_when_runs_wait():
+def test_a_worker_that_starts_asks_for_a_sweep_and_rings_when_runs_are_in_flight():
     wake_on_spawn(proc_name="Process-1")
-    assert doorbells() == 0
+    assert doorbells() == 1  # only the sweep that shows the worker alive
+    OrmQ.objects.all().delete()
     services.role_push(role=ready_role())
     OrmQ.objects.all().delete()  # the push's own doorbell was lost
     wake_on_spawn(proc_name="Process-1")
-    assert doorbells() == 1
+    assert doorbells() == 2  # a runner's doorbell, and the sweep
 
 
 def test_the_sweep_rings_only_when_runs_wait_and_no_runner_is_alive():

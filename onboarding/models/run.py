@@ -246,8 +246,12 @@ class RunAttempt(models.Model):
 
     @property
     def summary(self) -> str:
-        """What a CSM reads: "attempt 2 of 3: rate-limited, next at 10:42:05 UTC"."""
-        text = f"{self.call_label}: attempt {self.number} of {self.max_attempts}"
+        """What a CSM reads: "attempt 2 of 3: rate-limited, next at 10:42:05 UTC" (the
+        contract's attempts; after a recovery pause the count starts again, and says so)."""
+        rounds, within = divmod(self.number - 1, self.max_attempts)
+        text = f"{self.call_label}: attempt {within + 1} of {self.max_attempts}"
+        if rounds:
+            text += f" (recovery round {rounds})"
         if self.outcome == AttemptOutcome.RUNNING:
             return text + ": waiting for draup-world"
         if self.outcome == AttemptOutcome.SUCCEEDED:

@@ -104,7 +104,7 @@ class StepContext:
                 self.row,
                 call=call,
                 number=number,
-                max_attempts=limit,
+                max_attempts=self.step.policy.attempts,
                 worker=self.holding.worker,
                 substate=self.step.substate,
             )

@@ -246,10 +246,15 @@ class RunAttempt(models.Model):
 
     @property
     def summary(self) -> str:
-        """What a CSM reads: "attempt 2 of 3: rate-limited, next at 10:42:05 UTC" (the
-        contract's attempts; after a recovery pause the count starts again, and says so)."""
+        """What a CSM reads: "AI assessment: attempt 2 of 5: rate-limited, next at 10:42:05 UTC"."""
+        return f"{self.call_label}: {self.progress}"
+
+    @property
+    def progress(self) -> str:
+        """ "attempt 2 of 3: rate-limited, next at ..." (the contract's attempts; after a
+        recovery pause the count starts again, and says so)."""
         rounds, within = divmod(self.number - 1, self.max_attempts)
-        text = f"{self.call_label}: attempt {within + 1} of {self.max_attempts}"
+        text = f"attempt {within + 1} of {self.max_attempts}"
         if rounds:
             text += f" (recovery round {rounds})"
         if self.outcome == AttemptOutcome.RUNNING:

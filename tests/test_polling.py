@@ -24,18 +24,6 @@ pytestmark = pytest.mark.django_db
 BASE = "/api/v1/pipeline/"
 
 
-@pytest.fixture
-def liberty():
-    return CompanyFactory(name="Liberty Mutual")
-
-
-@pytest.fixture
-def csm(liberty):
-    user = UserFactory(can_push=True)
-    liberty.csms.add(user)
-    return user
-
-
 def token_client(user) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")

@@ -42,8 +42,14 @@ def _events_claim(limit: int) -> tuple[str, list[Event]] | None:
     token = uuid.uuid4().hex
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     with transaction.atomic():
-        waiting = Event.objects.filter(free, processed_at__isnull=True).order_by("id")
-        ids = list(waiting.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+        # One processor at a time, so that events are handled in order: the oldest waiting
+        # event's row lock queues the claimers, and a chunk leased to a live processor stops
+        # the others (it takes the next chunk itself; a dead one's lease runs out).
+        unprocessed = Event.objects.filter(processed_at__isnull=True).order_by("id")
+        list(unprocessed.select_for_update().values_list("id", flat=True)[:1])
+        if unprocessed.filter(claimed_until__gte=now).exists():
+            return None
+        ids = list(unprocessed.filter(free).values_list("id", flat=True)[:limit])
         if not ids:
             return None
         lease = now + timedelta(seconds=settings.EVENTS_LEASE_SECONDS)

@@ -144,3 +144,13 @@ def test_another_users_inbox_item_cannot_be_marked_read(simulator, work, client)
     client.force_login(UserFactory())
     assert client.post(f"/status/inbox/{item.pk}/read/").status_code == 404
     assert InboxItem.objects.get(pk=item.pk).read_at is None
+
+
+def test_two_processors_at_once_still_handle_the_events_in_order():
+    from tests.helpers import run_in_threads
+
+    batch_push(role_ids=[ready_role().pk for _ in range(30)])  # 30 queued events
+    run_in_threads(lambda: events_process(chunk=4), 2)
+    handled = list(Event.objects.order_by("id").values_list("processed_at", flat=True))
+    assert len(handled) == 30 and all(handled)
+    assert handled == sorted(handled)  # chunk after chunk, oldest first: never interleaved

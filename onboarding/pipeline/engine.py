@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -129,7 +130,7 @@ class StepContext:
             return value
 
     def _succeeded(self, attempt: RunAttempt, output: dict, wire: CallContext) -> None:
-        try:
+        with _discarded_if_lost(attempt):
             self.run.attempt_succeeded(
                 self.holding.token,
                 attempt,
@@ -138,9 +139,6 @@ class StepContext:
                 http_status=wire.http_status,
                 replayed=wire.replayed,
             )
-        except LeaseLost:
-            discard_attempt(attempt, "The run was cancelled or taken over while this call ran.")
-            raise
 
     def _failed(self, attempt: RunAttempt, call: str, err: DraupWorldError, number: int, limit: int) -> None:
         """Record the failure; return to try again, or raise StepFailed / Deferred."""
@@ -158,11 +156,8 @@ class StepContext:
             raise LeaseLost(self.run.pk)
 
     def _record_failure(self, attempt: RunAttempt, error: dict, retry_at) -> None:
-        try:
+        with _discarded_if_lost(attempt):
             self.run.attempt_failed(self.holding.token, attempt, self.row, error, retry_at=retry_at)
-        except LeaseLost:
-            discard_attempt(attempt, "The run was cancelled or taken over while this call ran.")
-            raise
 
     def _wait_after(self, number: int, retry_after: float | None) -> float:
         """The policy's backoff within a block of attempts; when a block runs out on an error
@@ -183,6 +178,17 @@ class StepContext:
         self.run.assessment_slot_at = None
         if wait > 0 and self.holding.stop.wait(wait):
             raise LeaseLost(self.run.pk)
+
+
+@contextmanager
+def _discarded_if_lost(attempt: RunAttempt) -> Iterator[None]:
+    """An answer that comes after the run was cancelled or taken over is kept as history,
+    marked discarded, and the thread stops."""
+    try:
+        yield
+    except LeaseLost:
+        discard_attempt(attempt, "The run was cancelled or taken over while this call ran.")
+        raise
 
 
 # --- one run -----------------------------------------------------------------------------

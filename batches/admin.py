@@ -4,6 +4,7 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from batches import role_admin  # noqa: F401  (the role list's batch action and CSV import)
 from batches.models import Batch
 from batches.selectors import batch_status
 from batches.services import batch_retry_failed
@@ -39,13 +40,19 @@ class BatchAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def get_object(self, request, object_id, from_field=None):
+        batch = super().get_object(request, object_id, from_field)
+        if batch is not None:
+            batch.viewer = request.user  # the status below shows only what this user may see
+        return batch
+
     @admin.display(description="status")
     def status(self, obj):
         html = render_to_string(
             "batches/admin_status.html",
             {
-                "status": batch_status(obj),
-                "refusals": obj.refusals.all()[:200],
+                "status": batch_status(obj, obj.viewer),
+                "refusals": obj.refusals_visible_to(obj.viewer)[:200],
                 "retry_url": reverse("admin:batches_batch_retry_failed", args=[obj.pk]),
             },
         )

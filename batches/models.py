@@ -1,9 +1,13 @@
 """A batch is bookkeeping: who pushed which roles when. Each role's run stays independent."""
 
+from __future__ import annotations
+
 import uuid
 
 from django.conf import settings
 from django.db import models
+
+from onboarding.models import Company, Role, Run
 
 
 def new_batch_id() -> str:
@@ -17,15 +21,19 @@ class BatchSource(models.TextChoices):
     COMMAND = "command", "Command"
 
 
-class BatchQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "BatchQuerySet":
-        """Staff with the global view see all; a CSM sees batches that touch their companies."""
-        from onboarding.models import Company
+def sees_every_company(user) -> bool:
+    """Staff with the global view, or the system itself (user None: commands and jobs)."""
+    return user is None or user.is_superuser or user.has_perm("onboarding.view_all_companies")
 
-        if user.is_superuser or user.has_perm("onboarding.view_all_companies"):
+
+class BatchQuerySet(models.QuerySet):
+    def visible_to(self, user) -> BatchQuerySet:
+        """Staff with the global view see all; a CSM sees batches that touch their companies,
+        and the ones they pushed (which may hold only refusals)."""
+        if sees_every_company(user):
             return self
-        touching = self.filter(runs__role__company__in=Company.objects.visible_to(user)).values("pk")
-        return self.filter(models.Q(pk__in=touching) | models.Q(created_by=user))
+        touching = Run.objects.filter(role__company__in=Company.objects.visible_to(user)).values("batch_key")
+        return self.filter(models.Q(batch_id__in=touching) | models.Q(created_by=user))
 
 
 class Batch(models.Model):
@@ -52,14 +60,32 @@ class Batch(models.Model):
 
         return reverse("status-batch", args=[self.pk])
 
+    @property
+    def runs(self) -> models.QuerySet[Run]:
+        """Every run pushed in this batch, whoever may see it (see `runs_visible_to`)."""
+        return Run.objects.filter(batch_key=self.batch_id)
+
+    def runs_visible_to(self, user) -> models.QuerySet[Run]:
+        """The batch's runs of the companies `user` may see: what every face of a batch shows."""
+        if sees_every_company(user):
+            return self.runs
+        return self.runs.filter(role__company__in=Company.objects.visible_to(user))
+
+    def refusals_visible_to(self, user) -> models.QuerySet[BatchRefusal]:
+        """Refusals of roles in the user's companies; a refusal with no role (an unknown company
+        or role) only to the person who pushed the batch, since it names what they sent."""
+        if sees_every_company(user):
+            return self.refusals.all()
+        visible = Role.objects.visible_to(user).values("pk")
+        mine = models.Q(role__isnull=True) & models.Q(batch__created_by=user)
+        return self.refusals.filter(models.Q(role__in=visible) | mine)
+
 
 class BatchRefusal(models.Model):
     """A role the batch could not queue, and why, in words a CSM can act on."""
 
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="refusals")
-    role = models.ForeignKey(
-        "onboarding.Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    role = models.ForeignKey(Role, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     company_name = models.CharField(max_length=200, blank=True)
     role_name = models.CharField(max_length=255, blank=True)
     code = models.CharField(max_length=40)

@@ -14,35 +14,45 @@ import time
 from django.core.cache import caches
 from django.db.models import Count, Sum
 
-from batches.models import Batch
+from batches.models import Batch, sees_every_company
 from batches.selectors import batch_status
-from onboarding.models import Run
+from onboarding.models import Company
 from onboarding.polling import StatusAnswer, digest
 
 ANSWER_CACHE_SECONDS = 600
 ESTIMATE_BUCKET_SECONDS = 5
 
 
-def batch_fingerprint(batch: Batch) -> tuple[int, int, int]:
-    """(runs, sum of their versions, time bucket): changes whenever the batch's status can."""
-    fingerprint = Run.objects.filter(batch=batch).aggregate(runs=Count("id"), versions=Sum("version"))
+def batch_fingerprint(batch: Batch, user) -> tuple[int, int, int]:
+    """(runs, sum of their versions, time bucket) of the runs `user` may see: changes whenever
+    the batch's status as they see it can."""
+    visible = batch.runs_visible_to(user)
+    fingerprint = visible.aggregate(runs=Count("id"), versions=Sum("version"))
     return fingerprint["runs"], fingerprint["versions"] or 0, int(time.time() // ESTIMATE_BUCKET_SECONDS)
 
 
-def batch_status_answer(batch: Batch) -> StatusAnswer:
-    """The documented batch-status answer of a batch the caller may see (see `_batch_for`)."""
-    runs, versions, bucket = batch_fingerprint(batch)
-    key = f"batch-status:{batch.pk}:{runs}:{versions}:{bucket}"
+def _scope(user) -> str:
+    """Which companies an answer covers: users who see the same companies share answers."""
+    if sees_every_company(user):
+        return "all"
+    ids = Company.objects.visible_to(user).order_by("pk").values_list("pk", flat=True)
+    return f"{user.pk}:" + digest(tuple(ids))
+
+
+def batch_status_answer(batch: Batch, user) -> StatusAnswer:
+    """The documented batch-status answer of a batch, as `user` may see it (see `batch_for`)."""
+    runs, versions, bucket = batch_fingerprint(batch, user)
+    key = f"batch-status:{batch.pk}:{_scope(user)}:{runs}:{versions}:{bucket}"
     cache = caches["status"]
     body = cache.get(key)
     if body is None:
-        body = batch_status_body(batch)
+        body = batch_status_body(batch, user)
         cache.set(key, body, ANSWER_CACHE_SECONDS)
     return StatusAnswer(body, f'W/"{batch.batch_id}:{runs}:{versions}:{digest(body)}"')
 
 
-def batch_status_body(batch: Batch) -> dict:
-    status = batch_status(batch)
+def batch_status_body(batch: Batch, user) -> dict:
+    status = batch_status(batch, user)
     return {
         "batch_id": batch.batch_id,
         "total": status.total,

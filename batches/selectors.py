@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from batches.models import Batch
@@ -17,7 +17,10 @@ FAILURES_SHOWN = 200
 
 @dataclass
 class BatchStatus:
+    """A batch as one user may see it: only the runs and refusals of their companies."""
+
     batch: Batch
+    runs: QuerySet[Run]
     counts: dict[str, int]
     refused: int
     total: int
@@ -33,10 +36,12 @@ class BatchStatus:
         return self.counts[RunStatus.QUEUED] + self.counts[RunStatus.PROCESSING]
 
 
-def batch_status(batch: Batch, now: datetime | None = None) -> BatchStatus:
+def batch_status(batch: Batch, user=None, now: datetime | None = None) -> BatchStatus:
+    """The batch as `user` sees it (None: the system, which sees every company)."""
     now = now or timezone.now()
+    runs = batch.runs_visible_to(user)
     by_status = {s: Count("id", filter=Q(status=s)) for s in RunStatus.values}
-    agg = Run.objects.filter(batch=batch).aggregate(
+    agg = runs.aggregate(
         **by_status,
         last_finished=Max("finished_at"),
         recent=Count("id", filter=Q(finished_at__gte=now - RECENT)),
@@ -46,14 +51,15 @@ def batch_status(batch: Batch, now: datetime | None = None) -> BatchStatus:
     in_flight = counts[RunStatus.QUEUED] + counts[RunStatus.PROCESSING]
     done = total - in_flight
     failures = list(
-        Run.objects.filter(batch=batch, status__in=[RunStatus.FAILED, RunStatus.DEGRADED])
+        runs.filter(status__in=[RunStatus.FAILED, RunStatus.DEGRADED])
         .select_related("role__company")
         .order_by("-finished_at")[:FAILURES_SHOWN]
     )
     return BatchStatus(
         batch=batch,
+        runs=runs,
         counts=counts,
-        refused=batch.refusals.count(),
+        refused=batch.refusals_visible_to(user).count(),
         total=total,
         done=done,
         percent_done=round(100.0 * done / total, 1) if total else 100.0,
@@ -75,12 +81,12 @@ def _seconds_left(batch: Batch, now: datetime, in_flight: int, recent: int) -> f
     return round(in_flight / (finished / window), 1)
 
 
-def finished_per_minute(batch: Batch) -> list[tuple[datetime, int]]:
+def finished_per_minute(status: BatchStatus) -> list[tuple[datetime, int]]:
     """Roles of the batch that finished, minute by minute (one query)."""
     from django.db.models.functions import TruncMinute
 
     rows = (
-        Run.objects.filter(batch=batch, finished_at__isnull=False)
+        status.runs.filter(finished_at__isnull=False)
         .annotate(minute=TruncMinute("finished_at"))
         .values("minute")
         .annotate(n=Count("id"))
@@ -104,7 +110,7 @@ def failure_groups(status: BatchStatus) -> tuple[list[FailureGroup], list[Failur
     from onboarding.explain import ENGINEER, fix_for
 
     counts = dict(
-        Run.objects.filter(batch=status.batch, status__in=[RunStatus.FAILED, RunStatus.DEGRADED])
+        status.runs.filter(status__in=[RunStatus.FAILED, RunStatus.DEGRADED])
         .annotate(code=KT("error__error"))
         .values_list("code")
         .annotate(n=Count("id"))
@@ -121,7 +127,7 @@ def failure_groups(status: BatchStatus) -> tuple[list[FailureGroup], list[Failur
     return [g for g in groups if g.fix.who != ENGINEER], [g for g in groups if g.fix.who == ENGINEER]
 
 
-def retrying_runs(batch: Batch, limit: int = 50) -> tuple[int, list[Run]]:
+def retrying_runs(status: BatchStatus, limit: int = 50) -> tuple[int, list[Run]]:
     """Runs waiting for a retry the system will make by itself, soonest first."""
-    waiting = Run.objects.filter(batch=batch, status=RunStatus.PROCESSING, next_attempt_at__isnull=False)
+    waiting = status.runs.filter(status=RunStatus.PROCESSING, next_attempt_at__isnull=False)
     return waiting.count(), list(waiting.select_related("role").order_by("next_attempt_at")[:limit])

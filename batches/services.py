@@ -27,7 +27,7 @@ def batch_push(
         raise AppError("VALIDATION_ERROR", "Select at least one role to push.")
     with transaction.atomic():
         batch = Batch.objects.create(created_by=user, source=source, name=name, requested=len(ids))
-        report = roles_push(role_ids=ids, user=user, options=options, batch=batch)
+        report = roles_push(role_ids=ids, user=user, options=options, batch_key=batch.batch_id)
         found = {role.pk for role, _ in report.refused} | {run.role_id for run in report.runs}
         refusals = [_refusal(batch, role, error) for role, error in report.refused]
         refusals += [
@@ -51,10 +51,14 @@ def _refusal(batch: Batch, role: Role, error: AppError) -> BatchRefusal:
 
 
 def batch_retry_failed(*, batch: Batch, user=None) -> tuple[int, int]:
-    """Re-queue only the FAILED and DEGRADED roles of the batch, as runs of the same batch
-    (each resumes at its failed step). Returns (retried, refused)."""
+    """Re-queue only the FAILED and DEGRADED roles of the batch that `user` may see (all of
+    them for the system, user None), as runs of the same batch: each resumes at its failed
+    step. Returns (retried, refused)."""
+    runs = batch.runs_visible_to(user)
     role_ids = list(
-        batch.runs.filter(status__in=[RunStatus.FAILED, RunStatus.DEGRADED]).values_list("role_id", flat=True)
+        runs.filter(status__in=[RunStatus.FAILED, RunStatus.DEGRADED]).values_list("role_id", flat=True)
     )
-    report = roles_push(role_ids=role_ids, user=user, reason=f"Retry of {batch.batch_id}", batch=batch)
+    report = roles_push(
+        role_ids=role_ids, user=user, reason=f"Retry of {batch.batch_id}", batch_key=batch.batch_id
+    )
     return len(report.runs), len(report.refused)

@@ -229,7 +229,7 @@ def main() -> None:
         runs, batch = data["runs"], data["batch"]
         api = [{"Authorization": f"Token {token}"} for token in data["tokens"]]
         page = [{"Cookie": f"sessionid={key}"} for key in data["sessions"]]
-        batch_runs = list(Run.objects.filter(batch=batch).values_list("pk", flat=True))
+        batch_runs = list(batch.runs.values_list("pk", flat=True))
         n = range(args.pollers)
         run_of = [runs[i % len(runs)] for i in n]
         status = [(f"/api/v1/pipeline/status/{run_of[i].workflow_id}", api[i]) for i in n]

@@ -272,6 +272,12 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
+# Sections other apps add to onboarding's status pages (see onboarding/status_pages.py).
+STATUS_PAGE_PANELS = {
+    "index": ["batches.pages.recent_batches_panel"],
+    "company": ["batches.pages.company_batches_panel"],
+}
+
 DJANGO_FSM_LOG_STORAGE_METHOD = "onboarding.fsm_log.CollectingBackend"
 
 # --- issue 14: fast accepts and status polling at scale ------------------------------------

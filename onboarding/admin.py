@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 from django_fsm_log.admin import StateLogInline
 
-from batches.csv_import import import_roles
 from onboarding import services
 from onboarding.errors import AppError
 from onboarding.explain import STATE_COLOURS
@@ -72,16 +68,6 @@ class CompanyAdmin(admin.ModelAdmin):
     @admin.display(description="ready", ordering="_ready")
     def ready_count(self, obj):
         return obj._ready
-
-
-class CsvImportForm(forms.Form):
-    csv_file = forms.FileField(
-        label="CSV file", help_text="Header: company,role_name,draup_role,occupation,job_family,jd"
-    )
-    zip_file = forms.FileField(
-        label="Zip of JD files", required=False, help_text="Only when the jd column names files."
-    )
-    push = forms.BooleanField(label="Push the imported roles as a batch", required=False)
 
 
 class RoleDocumentInline(admin.TabularInline):
@@ -152,7 +138,7 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
         ),
     ]
     inlines = [RoleDocumentInline, RunInline, StateLogInline]
-    actions = ["push_to_etter", "push_as_batch", "retry_failed", "cancel_push"]
+    actions = ["push_to_etter", "retry_failed", "cancel_push"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(company__in=Company.objects.visible_to(request.user))
@@ -180,48 +166,6 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
         return format_html(
             '<a href="{}" target="_blank" rel="noopener">{}</a>', obj.dashboard_url, obj.dashboard_url
         )
-
-    change_list_template = "admin/onboarding/role/change_list.html"
-
-    def get_urls(self):
-        return [
-            path(
-                "import-csv/",
-                self.admin_site.admin_view(self.import_csv_view),
-                name="onboarding_role_import_csv",
-            ),
-            *super().get_urls(),
-        ]
-
-    def import_csv_view(self, request):
-        """Upload a CSV (and a zip of JD files): "Check" reports every row and changes nothing,
-        "Import" writes the rows that pass, in one transaction, optionally pushed as a batch."""
-        if not self.has_push_permission(request):
-            raise PermissionDenied
-        form = CsvImportForm(request.POST or None, request.FILES or None)
-        report, error = None, None
-        if request.method == "POST" and form.is_valid():
-            dry_run = "_import" not in request.POST
-            try:
-                report = import_roles(
-                    csv_bytes=form.cleaned_data["csv_file"].read(),
-                    zip_bytes=form.cleaned_data["zip_file"].read() if form.cleaned_data["zip_file"] else None,
-                    dry_run=dry_run,
-                    push=form.cleaned_data["push"] and not dry_run,
-                    user=request.user,
-                    name=f"CSV {form.cleaned_data['csv_file'].name}",
-                )
-            except AppError as err:
-                error = err.message
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Import roles from CSV",
-            "form": form,
-            "report": report,
-            "error": error,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/onboarding/role/import_csv.html", context)
 
     # --- buttons on the role page: pushes and cancels go through the services ---------
 
@@ -265,28 +209,6 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
     def push_to_etter(self, request, queryset):
         report = services.roles_push(role_ids=list(queryset.values_list("pk", flat=True)), user=request.user)
         self._report(request, "Pushed", report)
-
-    @admin.action(description="Push to Etter as a batch", permissions=["push"])
-    def push_as_batch(self, request, queryset):
-        from batches.services import batch_push
-
-        batch = batch_push(
-            role_ids=list(queryset.values_list("pk", flat=True)),
-            user=request.user,
-            name=f"{queryset.count()} roles from the admin",
-        )
-        url = reverse("admin:batches_batch_change", args=[batch.pk])
-        queued = batch.requested - batch.refusals.count()
-        self.message_user(
-            request,
-            format_html(
-                'Batch <a href="{}">{}</a>: {} roles queued, {} refused.',
-                url,
-                batch.batch_id,
-                queued,
-                batch.refusals.count(),
-            ),
-        )
 
     @admin.action(description="Retry failed pushes", permissions=["push"])
     def retry_failed(self, request, queryset):

@@ -14,14 +14,15 @@ from typing import Any
 import requests
 from django.conf import settings
 
-CREATE_COMPANY_ROLE = "create_company_role"
-LINK_JOB_DESCRIPTION = "link_job_description"
-RUN_AI_ASSESSMENT = "run_ai_assessment"
-PATHS = {
-    CREATE_COMPANY_ROLE: "/api/automated_workflows/create-company-role",
-    LINK_JOB_DESCRIPTION: "/api/automated_workflows/link-job-description",
-    RUN_AI_ASSESSMENT: "/api/automated_workflows/run-ai-assessment",
-}
+from onboarding.contract import (  # noqa: F401  (callers name endpoints through the client)
+    CREATE_COMPANY_ROLE,
+    IDEMPOTENCY_KEY_HEADER,
+    LINK_JOB_DESCRIPTION,
+    PATHS,
+    REPLAYED_HEADER,
+    RUN_AI_ASSESSMENT,
+    TRACE_ID_HEADER,
+)
 
 
 class DraupWorldError(Exception):
@@ -50,10 +51,6 @@ class DraupWorldError(Exception):
             "recoverable": self.retryable,
             "http_status": self.status,
         }
-
-
-# draup-world answers a repeated Idempotency-Key from its record and says so with this header.
-REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 @dataclass
@@ -144,8 +141,8 @@ class DraupWorldClient:
 
     def _post(self, endpoint: str, ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
         headers = {
-            "Idempotency-Key": ctx.idempotency_key,
-            "X-Trace-Id": ctx.trace_id,
+            IDEMPOTENCY_KEY_HEADER: ctx.idempotency_key,
+            TRACE_ID_HEADER: ctx.trace_id,
             "Content-Type": "application/json",
         }
         timeout = (self.connect_timeout, self.read_timeouts.get(endpoint, 300.0))

@@ -49,7 +49,7 @@ def run_for(user, workflow_id: str) -> Run:
     from onboarding.models import Company
 
     run = (
-        Run.objects.select_related("role__company", "batch")
+        Run.objects.select_related("role__company")
         .prefetch_related("steps", "attempts")
         .filter(workflow_id=workflow_id, role__company__in=Company.objects.visible_to(user))
         .first()

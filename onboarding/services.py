@@ -59,7 +59,7 @@ def roles_push(
     user=None,
     reason: str = "Pushed to Etter",
     options: dict | None = None,
-    batch=None,
+    batch_key: str = "",
 ) -> PushReport:
     """Validate and queue many roles at once, in a constant number of queries.
 
@@ -95,7 +95,7 @@ def roles_push(
                 role.apply("enqueue", by=user, reason=reason)
                 changed.append(role)
                 (resumed if resume else fresh).append(role)
-            report.runs = _new_runs(fresh, user, options, batch) + _resumed_runs(resumed, batch)
+            report.runs = _new_runs(fresh, user, options, batch_key) + _resumed_runs(resumed, batch_key)
             bulk_update_fields(
                 changed, ["state", "state_reason", "processing_step", "last_run", "updated_at"]
             )
@@ -163,9 +163,9 @@ def _prepare(role: Role, documents: list[RoleDocument], user, reason: str, chang
         role.apply("reopen", by=user, reason="Inputs fixed")
 
 
-def _new_runs(roles: list[Role], user, options: dict | None, batch) -> list[Run]:
+def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str) -> list[Run]:
     runs = Run.objects.bulk_create(
-        [Run(role=role, created_by=user, options=options or {}, batch=batch) for role in roles]
+        [Run(role=role, created_by=user, options=options or {}, batch_key=batch_key) for role in roles]
     )
     RunStep.objects.bulk_create(
         [RunStep(run=run, name=step.name, position=i) for run in runs for i, step in enumerate(STEPS)]
@@ -175,11 +175,11 @@ def _new_runs(roles: list[Role], user, options: dict | None, batch) -> list[Run]
     return runs
 
 
-def _resumed_runs(roles: list[Role], batch) -> list[Run]:
+def _resumed_runs(roles: list[Role], batch_key: str) -> list[Run]:
     """Reopen each role's last run as its next round: completed steps stay completed, the
     rest start afresh. A batch push makes the run part of that batch."""
     runs = [role.last_run for role in roles]
-    Run.objects.filter(pk__in=[r.pk for r in runs]).reopen(batch=batch)
+    Run.objects.filter(pk__in=[r.pk for r in runs]).reopen(batch_key=batch_key)
     for run in runs:
         run.status = RunStatus.QUEUED
     return runs

@@ -27,22 +27,21 @@ from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from onboarding.draup_world import (
+from onboarding.contract import (
     CREATE_COMPANY_ROLE,
+    IDEMPOTENCY_KEY_HEADER,
     LINK_JOB_DESCRIPTION,
+    RATE_LIMITED,
     REPLAYED_HEADER,
     RUN_AI_ASSESSMENT,
+    SLUGS,
+    TRACE_ID_HEADER,
 )
 from onboarding.models import SimulatorCall, SimulatorFault
 from onboarding.models.simulator import FaultKind
 
-ENDPOINTS = {
-    "create-company-role": CREATE_COMPANY_ROLE,
-    "link-job-description": LINK_JOB_DESCRIPTION,
-    "run-ai-assessment": RUN_AI_ASSESSMENT,
-}
-# The LLM-backed calls share draup-world's rate limit.
-RATE_LIMITED_ENDPOINTS = [RUN_AI_ASSESSMENT]
+ENDPOINTS = {slug: endpoint for endpoint, slug in SLUGS.items()}
+RATE_LIMITED_ENDPOINTS = RATE_LIMITED
 TASK_POOL = [
     "Review incoming documents",
     "Enter data into core systems",
@@ -132,7 +131,7 @@ def _arrive(request: HttpRequest, endpoint: str, started: float) -> Arrival:
     """Check the call and decide its fate; record it as started; let go of the connection. A
     call with no latency to simulate is answered and recorded here, in the same hop."""
     call = Arrival(
-        endpoint, request.headers.get("Idempotency-Key", ""), request.headers.get("X-Trace-Id", "")
+        endpoint, request.headers.get(IDEMPOTENCY_KEY_HEADER, ""), request.headers.get(TRACE_ID_HEADER, "")
     )
     try:
         call.payload = _authorised_payload(request)

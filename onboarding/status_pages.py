@@ -1,4 +1,5 @@
-"""Server-rendered status pages a CSM watches: a role, a batch, a company, and an index.
+"""Server-rendered status pages a CSM watches: a role, a company, and an index (batches add
+their own page and panels: batches/pages.py).
 Each live part is a small partial that the page re-fetches every few seconds while work is in
 flight (static/etter/poll.js), and stops fetching once it has ended."""
 
@@ -6,18 +7,16 @@ from __future__ import annotations
 
 import csv
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.module_loading import import_string
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import condition, require_POST
 from django_fsm_log.models import StateLog
 
-from batches.models import Batch
-from batches.polling import batch_fingerprint
-from batches.selectors import batch_status, failure_groups, finished_per_minute, retrying_runs
-from batches.services import batch_retry_failed
 from onboarding import services
 from onboarding.errors import AppError
 from onboarding.explain import STATE_TEXT, fix_for
@@ -28,6 +27,13 @@ from onboarding.selectors import companies_with_rollup, company_rollup
 POLL_SECONDS = 3
 
 
+def _panels(page: str, request: HttpRequest, **kwargs) -> list[dict]:
+    """Sections that other apps add to a page, named in settings.STATUS_PAGE_PANELS: the site
+    composes its apps, so this page lists batches without knowing what a batch is. Each
+    panel is a callable returning its context, with "template" naming what renders it."""
+    return [import_string(name)(request, **kwargs) for name in settings.STATUS_PAGE_PANELS.get(page, [])]
+
+
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
     return render(
@@ -35,7 +41,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "status/index.html",
         {
             "companies": companies_with_rollup(request.user),
-            "batches": Batch.objects.visible_to(request.user).select_related("created_by")[:10],
+            "panels": _panels("index", request),
         },
     )
 
@@ -135,77 +141,6 @@ def role_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return redirect("status-role", pk=role.pk)
 
 
-# --- a batch ---------------------------------------------------------------------------------
-
-
-def _batch(request: HttpRequest, pk: int) -> Batch:
-    return get_object_or_404(Batch.objects.visible_to(request.user).select_related("created_by"), pk=pk)
-
-
-def _batch_context(request: HttpRequest, batch: Batch) -> dict:
-    status = batch_status(batch)
-    needs_you, engineer = failure_groups(status)
-    waiting, retrying = retrying_runs(batch)
-    per_minute = finished_per_minute(batch)
-    peak = max((n for _, n in per_minute), default=1)
-    bars = [
-        {
-            "x": i * 24,
-            "height": round(96 * n / peak),
-            "y": 100 - round(96 * n / peak),
-            "minute": minute,
-            "n": n,
-        }
-        for i, (minute, n) in enumerate(per_minute)
-    ]
-    return {
-        "batch": batch,
-        "status": status,
-        "needs_you": needs_you,
-        "engineer": engineer,
-        "retrying_count": waiting,
-        "retrying": retrying,
-        "bars": bars,
-        "chart_width": max(30, len(bars)) * 24,
-        "poll_seconds": POLL_SECONDS,
-        "progress_text": f"{status.percent_done:g}% done",
-        "can_retry": request.user.has_perm("onboarding.push_role") and (needs_you or engineer),
-    }
-
-
-@login_required
-def batch_page(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "status/batch.html", _batch_context(request, _batch(request, pk)))
-
-
-def _batch_etag(request: HttpRequest, pk: int) -> str:
-    batch = _batch(request, pk)
-    return digest(
-        (request.user.pk, request.user.has_perm("onboarding.push_role"), batch.pk, *batch_fingerprint(batch))
-    )
-
-
-@login_required
-@cache_control(private=True, no_cache=True)
-@condition(etag_func=_batch_etag)
-def batch_live(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "status/_batch_live.html", _batch_context(request, _batch(request, pk)))
-
-
-@login_required
-@require_POST
-def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    batch = _batch(request, pk)
-    try:
-        retried, refused = batch_retry_failed(batch=batch, user=request.user)
-        messages.success(
-            request, f"Retrying {retried} failed roles." + (f" {refused} could not go." if refused else "")
-        )
-    except AppError as error:
-        messages.error(request, error.message)
-    return redirect("status-batch", pk=batch.pk)
-
-
 # --- a company -------------------------------------------------------------------------------
 
 
@@ -228,9 +163,7 @@ def company_page(request: HttpRequest, pk: int) -> HttpResponse:
             "company": company,
             "rollup": company_rollup(company),
             "attention": attention,
-            "batches": Batch.objects.visible_to(request.user)
-            .filter(runs__role__company=company)
-            .distinct()[:10],
+            "panels": _panels("company", request, company=company),
         },
     )
 

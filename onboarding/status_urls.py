@@ -7,9 +7,6 @@ urlpatterns = [
     path("roles/<int:pk>/", pages.role_page, name="status-role"),
     path("roles/<int:pk>/live/", pages.role_live, name="status-role-live"),
     path("roles/<int:pk>/<str:action>/", pages.role_action, name="status-role-action"),
-    path("batches/<int:pk>/", pages.batch_page, name="status-batch"),
-    path("batches/<int:pk>/live/", pages.batch_live, name="status-batch-live"),
-    path("batches/<int:pk>/retry-failed/", pages.batch_retry, name="status-batch-retry"),
     path("companies/<int:pk>/", pages.company_page, name="status-company"),
     path("companies/<int:pk>/roles.csv", pages.company_csv, name="status-company-csv"),
 ]

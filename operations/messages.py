@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Count
 from django.urls import reverse
 
-from batches.models import BatchRefusal
+from batches.models import Batch, BatchRefusal
 from onboarding.explain import ENGINEER, NEEDS_YOU, fix_for
 from onboarding.models import RoleState, Run, RunStatus
 
@@ -34,23 +34,24 @@ class BatchCounts:
 
 
 def batch_counts(batch_ids: set[int]) -> dict[int, BatchCounts]:
-    """Ready/degraded/needs you/engineer per batch, in three queries whatever the size."""
+    """Ready/degraded/needs you/engineer per batch, in four queries whatever the size."""
     counts: dict[int, BatchCounts] = defaultdict(BatchCounts)
     if not batch_ids:
         return counts
-    runs = Run.objects.filter(batch_id__in=batch_ids)
-    for row in runs.values("batch_id", "status", "role__company__name").annotate(n=Count("id")):
-        c = counts[row["batch_id"]]
+    pks = dict(Batch.objects.filter(pk__in=batch_ids).values_list("batch_id", "pk"))
+    runs = Run.objects.filter(batch_key__in=pks)
+    for row in runs.values("batch_key", "status", "role__company__name").annotate(n=Count("id")):
+        c = counts[pks[row["batch_key"]]]
         c.companies.add(row["role__company__name"])
         if row["status"] == RunStatus.READY:
             c.ready += row["n"]
         elif row["status"] == RunStatus.DEGRADED:
             c.degraded += row["n"]
-    for batch_id, error in runs.filter(status=RunStatus.FAILED).values_list("batch_id", "error"):
+    for batch_key, error in runs.filter(status=RunStatus.FAILED).values_list("batch_key", "error"):
         if fix_for(error).who == ENGINEER:
-            counts[batch_id].engineer += 1
+            counts[pks[batch_key]].engineer += 1
         else:
-            counts[batch_id].needs_you += 1
+            counts[pks[batch_key]].needs_you += 1
     refused = BatchRefusal.objects.filter(batch_id__in=batch_ids).values("batch_id").annotate(n=Count("id"))
     for row in refused:
         counts[row["batch_id"]].needs_you += row["n"]

@@ -8,10 +8,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Subquery, Value
+from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from batches.models import Batch
 from onboarding.explain import RETRYING, fix_for
 from onboarding.models import Role, RoleState, Run
 
@@ -41,8 +42,11 @@ def _run_fields(logs: list) -> dict[int, dict]:
         (run_id,) = ids
         run = Run.objects.filter(pk=run_id)
         trace_id = Coalesce(Subquery(run.values("trace_id")[:1]), Value(""))
-        return {run_id: {"trace_id": trace_id, "batch_id": Subquery(run.values("batch_id")[:1])}}
-    return {r["pk"]: r for r in Run.objects.filter(pk__in=ids).values("pk", "trace_id", "batch_id")}
+        batch = Batch.objects.filter(batch_id=Subquery(run.values("batch_key")[:1]))
+        return {run_id: {"trace_id": trace_id, "batch_id": Subquery(batch.values("pk")[:1])}}
+    batch_pk = Subquery(Batch.objects.filter(batch_id=OuterRef("batch_key")).values("pk")[:1])
+    runs = Run.objects.filter(pk__in=ids).annotate(batch_pk=batch_pk)
+    return {r["pk"]: {**r, "batch_id": r["batch_pk"]} for r in runs.values("pk", "trace_id", "batch_pk")}
 
 
 def _event(log, run: dict | None) -> Event:

@@ -93,9 +93,10 @@ def _batches_complete(events: list[Event]) -> None:
     ids = {e.batch_id for e in events if e.batch_id and e.is_role_event and e.to_state in TERMINAL}
     if not ids:
         return
-    busy = Run.objects.filter(batch_id__in=ids, status__in=RUN_IN_FLIGHT).values("batch_id")
-    done = (
-        Batch.objects.filter(pk__in=ids).exclude(pk__in=busy).values_list("pk", "batch_id", "created_by_id")
+    batches = Batch.objects.filter(pk__in=ids)
+    busy = Run.objects.filter(batch_key__in=batches.values("batch_id"), status__in=RUN_IN_FLIGHT)
+    done = batches.exclude(batch_id__in=busy.values("batch_key")).values_list(
+        "pk", "batch_id", "created_by_id"
     )
     completed = [
         Event(

@@ -96,7 +96,7 @@ def test_the_admin_batch_action_costs_the_same_queries_for_10_or_2500_roles(admi
                 {"action": "push_as_batch", "_selected_action": ids},
             )
         )
-        assert Batch.objects.get(runs__role_id=ids[0]).runs.count() == n
+        assert Batch.objects.get(batch_id=Run.objects.get(role_id=ids[0]).batch_key).runs.count() == n
         return queries
 
     measure(1, "Warm")

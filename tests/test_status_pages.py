@@ -186,7 +186,7 @@ def test_the_batch_page_groups_failures_and_shows_retries_and_progress(csm_clien
 def test_retry_failed_from_the_batch_page(csm_client, acme):
     role = ready_role(company=acme)
     batch = batch_push(role_ids=[role.pk])
-    Run.objects.filter(batch=batch).update(
+    batch.runs.update(
         status=RunStatus.FAILED, error={"error": "SERVER_ERROR", "message": "x"}
     )
     force_state(role, RoleState.FAILED)
@@ -214,7 +214,7 @@ def test_the_pages_cost_the_same_queries_for_10_or_100_roles(csm_client, acme, c
     def measure(n):
         roles = [ready_role(company=acme) for _ in range(n)]
         batch = batch_push(role_ids=[r.pk for r in roles])
-        Run.objects.filter(batch=batch).update(
+        batch.runs.update(
             status=RunStatus.FAILED, error={"error": "SERVER_ERROR", "message": "x"}
         )
         return [

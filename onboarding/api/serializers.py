@@ -136,56 +136,6 @@ class RolesOut(serializers.Serializer):
     total_count = serializers.IntegerField()
 
 
-class PushBatchIn(serializers.Serializer):
-    roles = PushIn(many=True, allow_empty=False, max_length=5000)
-    options = OptionsIn(required=False, default=dict)
-
-
-class AcceptedOut(serializers.Serializer):
-    company_id = serializers.CharField()
-    role_name = serializers.CharField()
-    workflow_id = serializers.CharField()
-
-
-class RefusedOut(serializers.Serializer):
-    company_id = serializers.CharField()
-    role_name = serializers.CharField()
-    error = serializers.CharField()
-    reason = serializers.CharField()
-
-
-class PushBatchOut(serializers.Serializer):
-    batch_id = serializers.CharField()
-    accepted = AcceptedOut(many=True)
-    refused = RefusedOut(many=True)
-
-
-class FailureOut(serializers.Serializer):
-    workflow_id = serializers.CharField()
-    role_name = serializers.CharField()
-    company_id = serializers.CharField()
-    step = serializers.CharField(allow_null=True)
-    error = serializers.DictField()
-
-
-class BatchStatusOut(serializers.Serializer):
-    batch_id = serializers.CharField()
-    total = serializers.IntegerField()
-    counts = serializers.DictField(child=serializers.IntegerField())
-    refused = serializers.IntegerField()
-    percent_done = serializers.FloatField()
-    started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField(allow_null=True)
-    estimated_seconds_left = serializers.FloatField(allow_null=True)
-    failed = FailureOut(many=True)
-
-
-class RetryFailedOut(serializers.Serializer):
-    batch_id = serializers.CharField()
-    retried = serializers.IntegerField()
-    refused = serializers.IntegerField()
-
-
 class HistoryItemOut(serializers.Serializer):
     workflow_id = serializers.CharField()
     role_name = serializers.CharField()

@@ -10,9 +10,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batches.models import Batch, BatchSource
-from batches.polling import batch_status_answer
-from batches.services import batch_push, batch_retry_failed
 from onboarding import services
 from onboarding.api import serializers as s
 from onboarding.errors import NotFound, ValidationFailed
@@ -162,84 +159,6 @@ class RolesApi(APIView):
         return Response({"company_name": company.name, "roles": roles, "total_count": len(roles)})
 
 
-class PushBatchApi(APIView):
-    @extend_schema(
-        request=s.PushBatchIn,
-        responses={200: s.PushBatchOut, **ERRORS},
-        parameters=[USE_MOCK],
-        summary="Push many roles as one batch",
-    )
-    def post(self, request):
-        data = s.PushBatchIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        items = [_push_request(item) for item in data.validated_data["roles"]]
-        options = _options(request, data.validated_data)
-        roles, errors = roles_for_requests(user=request.user, requests=items)
-        if not roles:
-            raise ValidationFailed(
-                "None of the roles could be found or created: " + next(iter(errors.values())).message
-            )
-        batch = batch_push(
-            role_ids=[r.pk for r in roles.values()],
-            user=request.user,
-            source=BatchSource.API,
-            name=f"{len(items)} roles from the API",
-            options=options,
-        )
-        runs = dict(batch.runs.values_list("role_id", "workflow_id"))
-        reasons = {r.role_id: r for r in batch.refusals.only("role_id", "code", "message")}
-        accepted, refused = [], []
-        for i, item in enumerate(items):
-            role = roles.get(i)
-            if role is not None and role.pk in runs:
-                accepted.append(
-                    {"company_id": item.company_id, "role_name": item.role_name, "workflow_id": runs[role.pk]}
-                )
-            else:
-                error = errors.get(i) or reasons[role.pk]
-                code = error.code
-                refused.append(
-                    {
-                        "company_id": item.company_id,
-                        "role_name": item.role_name,
-                        "error": code,
-                        "reason": error.message,
-                    }
-                )
-        return Response({"batch_id": batch.batch_id, "accepted": accepted, "refused": refused})
-
-
-def _batch_for(user, batch_id: str) -> Batch:
-    batch = Batch.objects.filter(batch_id=batch_id).first()
-    visible = Company.objects.visible_to(user)
-    if batch is None or not (
-        user.is_superuser
-        or Run.objects.filter(batch=batch, role__company__in=visible).exists()
-        or batch.created_by_id == user.pk
-    ):
-        raise NotFound(f"No batch {batch_id}.")
-    return batch
-
-
-class BatchStatusApi(APIView):
-    @extend_schema(
-        responses={200: s.BatchStatusOut, 304: None, **ERRORS},
-        parameters=[IF_NONE_MATCH],
-        summary="A batch's counts, progress and failures",
-    )
-    def get(self, request, batch_id: str):
-        return _conditional(request, batch_status_answer(_batch_for(request.user, batch_id)))
-
-
-class RetryFailedApi(APIView):
-    @extend_schema(
-        request=None, responses={200: s.RetryFailedOut, **ERRORS}, summary="Retry a batch's failed roles"
-    )
-    def post(self, request, batch_id: str):
-        retried, refused = batch_retry_failed(batch=_batch_for(request.user, batch_id), user=request.user)
-        return Response({"batch_id": batch_id, "retried": retried, "refused": refused})
-
-
 class RetryApi(APIView):
     @extend_schema(
         request=None, responses={200: s.StatusOut, **ERRORS}, summary="Retry a failed or degraded run"
@@ -286,11 +205,7 @@ class HistoryApi(APIView):
         company = Company.objects.visible_to(request.user).filter(name=company_id).first()
         if company is None:
             raise NotFound(f"No company named {company_id!r}.")
-        runs = (
-            Run.objects.filter(role__company=company)
-            .select_related("role", "batch")
-            .order_by("-queued_at", "-id")
-        )
+        runs = Run.objects.filter(role__company=company).select_related("role").order_by("-queued_at", "-id")
         wanted = request.query_params.get("status")
         if wanted:
             if wanted.upper() not in RunStatus.values:
@@ -306,7 +221,7 @@ class HistoryApi(APIView):
                     "workflow_id": r.workflow_id,
                     "role_name": r.role.name,
                     "status": r.status.lower(),
-                    "batch_id": r.batch.batch_id if r.batch else None,
+                    "batch_id": r.batch_key or None,
                     "queued_at": r.queued_at,
                     "completed_at": r.finished_at,
                     "error": r.error,

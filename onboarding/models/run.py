@@ -87,7 +87,7 @@ class RunQuerySet(models.QuerySet):
             .update(lease_owner="", lease_expires_at=None)
         )
 
-    def reopen(self, *, batch=None) -> int:
+    def reopen(self, *, batch_key: str = "") -> int:
         """A retry: the same runs go again as their next round. Completed steps stay completed
         (nothing done is done twice); the others start afresh with their full attempts."""
         fields = dict(
@@ -104,8 +104,8 @@ class RunQuerySet(models.QuerySet):
             round=F("round") + 1,
             version=F("version") + 1,
         )
-        if batch is not None:
-            fields["batch"] = batch
+        if batch_key:
+            fields["batch_key"] = batch_key
         RunStep.objects.filter(run__in=self).exclude(status=StepStatus.COMPLETED).update(
             status=StepStatus.PENDING,
             attempts=0,
@@ -121,9 +121,9 @@ class Run(RunLifecycle, models.Model):
     workflow_id = models.CharField(max_length=64, unique=True, default=new_workflow_id, editable=False)
     trace_id = models.CharField(max_length=32, default=new_trace_id, editable=False)
     role = models.ForeignKey("onboarding.Role", on_delete=models.CASCADE, related_name="runs")
-    batch = models.ForeignKey(
-        "batches.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
-    )
+    # The public id of the batch this run was last pushed in. A label, not a foreign key: batches
+    # build on onboarding, so onboarding stores the id the batches app gives it and nothing more.
+    batch_key = models.CharField("batch", max_length=64, blank=True, default="", db_index=True)
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

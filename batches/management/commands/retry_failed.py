@@ -31,7 +31,7 @@ class Command(BaseCommand):
             batch_obj = Batch.objects.filter(batch_id=batch).first()
             if batch_obj is None:
                 raise CommandError(f"No batch {batch!r}.")
-            roles = roles.filter(last_run__batch=batch_obj)
+            roles = roles.filter(last_run__batch_key=batch_obj.batch_id)
         if company:
             if not Company.objects.filter(name=company).exists():
                 raise CommandError(f"No company named {company!r}.")
@@ -42,7 +42,11 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(f"Would retry {len(ids)} roles (dry run: nothing changed).")
             return
-        report = services.roles_push(role_ids=ids, reason="Retry (retry_failed command)", batch=batch_obj)
+        report = services.roles_push(
+            role_ids=ids,
+            reason="Retry (retry_failed command)",
+            batch_key=batch_obj.batch_id if batch_obj else "",
+        )
         self.stdout.write(f"Retried {len(report.runs)} roles; refused {len(report.refused)}.")
         for reason, count in report.refusal_summary().items():
             self.stdout.write(f"  refused {count}: {reason}")

@@ -1,0 +1,98 @@
+"""The role list's batch faces: "Push to Etter as a batch" and the CSV import. They extend
+onboarding's RoleAdmin here, because batches build on onboarding and never the reverse."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from batches.csv_import import import_roles
+from batches.services import batch_push
+from onboarding.admin import RoleAdmin
+from onboarding.errors import AppError
+from onboarding.models import Role
+
+
+class CsvImportForm(forms.Form):
+    csv_file = forms.FileField(
+        label="CSV file", help_text="Header: company,role_name,draup_role,occupation,job_family,jd"
+    )
+    zip_file = forms.FileField(
+        label="Zip of JD files", required=False, help_text="Only when the jd column names files."
+    )
+    push = forms.BooleanField(label="Push the imported roles as a batch", required=False)
+
+
+class BatchingRoleAdmin(RoleAdmin):
+    actions = ["push_to_etter", "push_as_batch", "retry_failed", "cancel_push"]
+    change_list_template = "admin/batches/role_change_list.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "import-csv/",
+                self.admin_site.admin_view(self.import_csv_view),
+                name="onboarding_role_import_csv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_csv_view(self, request):
+        """Upload a CSV (and a zip of JD files): "Check" reports every row and changes nothing,
+        "Import" writes the rows that pass, in one transaction, optionally pushed as a batch."""
+        if not self.has_push_permission(request):
+            raise PermissionDenied
+        form = CsvImportForm(request.POST or None, request.FILES or None)
+        report, error = None, None
+        if request.method == "POST" and form.is_valid():
+            dry_run = "_import" not in request.POST
+            try:
+                report = import_roles(
+                    csv_bytes=form.cleaned_data["csv_file"].read(),
+                    zip_bytes=form.cleaned_data["zip_file"].read() if form.cleaned_data["zip_file"] else None,
+                    dry_run=dry_run,
+                    push=form.cleaned_data["push"] and not dry_run,
+                    user=request.user,
+                    name=f"CSV {form.cleaned_data['csv_file'].name}",
+                )
+            except AppError as err:
+                error = err.message
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import roles from CSV",
+            "form": form,
+            "report": report,
+            "error": error,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/batches/import_csv.html", context)
+
+    @admin.action(description="Push to Etter as a batch", permissions=["push"])
+    def push_as_batch(self, request, queryset):
+        batch = batch_push(
+            role_ids=list(queryset.values_list("pk", flat=True)),
+            user=request.user,
+            name=f"{queryset.count()} roles from the admin",
+        )
+        refused = batch.refusals.count()
+        self.message_user(
+            request,
+            format_html(
+                'Batch <a href="{}">{}</a>: {} roles queued, {} refused.',
+                reverse("admin:batches_batch_change", args=[batch.pk]),
+                batch.batch_id,
+                batch.requested - refused,
+                refused,
+            ),
+        )
+        # Land on the batch's status page, where its progress shows live.
+        return HttpResponseRedirect(batch.get_absolute_url())
+
+
+admin.site.unregister(Role)
+admin.site.register(Role, BatchingRoleAdmin)

@@ -3,6 +3,7 @@ acts on only the runs and refusals of their companies, in every answer."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,9 +12,10 @@ from batches import serializers as s
 from batches.models import Batch, BatchSource
 from batches.polling import batch_status_answer
 from batches.services import batch_push, batch_retry_failed
-from onboarding.api.views import ERRORS, IF_NONE_MATCH, USE_MOCK, _conditional, _options, _push_request
+from onboarding.api.push_input import on_existing, push_options, role_item
+from onboarding.api.views import ERRORS, IF_NONE_MATCH, USE_MOCK, _conditional
 from onboarding.errors import NotFound, ValidationFailed
-from onboarding.intake import roles_for_requests
+from onboarding.intake import IntakeReport, Outcome, intake
 
 
 class PushBatchApi(APIView):
@@ -26,41 +28,51 @@ class PushBatchApi(APIView):
     def post(self, request):
         data = s.PushBatchIn(data=request.data)
         data.is_valid(raise_exception=True)
-        items = [_push_request(item) for item in data.validated_data["roles"]]
-        options = _options(request, data.validated_data)
-        roles, errors = roles_for_requests(user=request.user, requests=items)
-        if not roles:
-            raise ValidationFailed(
-                "None of the roles could be found or created: " + next(iter(errors.values())).message
+        options = push_options(request, data.validated_data)
+        items = [role_item(item) for item in data.validated_data["roles"]]
+        with transaction.atomic():
+            report = intake(
+                user=request.user,
+                items=items,
+                on_existing=on_existing(options),
+                push=True,
+                stale_reason="Inputs changed by an API batch push",
             )
-        batch = batch_push(
-            role_ids=[r.pk for r in roles.values()],
-            user=request.user,
-            source=BatchSource.API,
-            name=f"{len(items)} roles from the API",
-            options=options,
-        )
-        runs = dict(batch.runs.values_list("role_id", "workflow_id"))
-        reasons = {r.role_id: r for r in batch.refusals.only("role_id", "code", "message")}
-        accepted, refused = [], []
-        for i, item in enumerate(items):
-            role = roles.get(i)
-            if role is not None and role.pk in runs:
-                accepted.append(
-                    {"company_id": item.company_id, "role_name": item.role_name, "workflow_id": runs[role.pk]}
+            if not report.roles:
+                first = next((r.error for r in report.refused if r.error), None)
+                raise ValidationFailed(
+                    "None of the roles can be pushed: "
+                    + (first.message if first else "every one exists and on_existing is skip.")
                 )
-            else:
-                error = errors.get(i) or reasons[role.pk]
-                refused.append(
-                    {
-                        "company_id": item.company_id,
-                        "role_name": item.role_name,
-                        "error": error.code,
-                        "reason": error.message,
-                    }
-                )
-        answer = {"batch_id": batch.batch_id, "accepted": accepted, "refused": refused}
-        return Response(s.PushBatchOut(answer).data)
+            batch = batch_push(
+                role_ids=[role.pk for role in report.roles],
+                user=request.user,
+                source=BatchSource.API,
+                name=f"{len(items)} roles from the API",
+                options=options,
+                refusals=[(r.item.company, r.item.role_name, r.error) for r in report.refused if r.error],
+            )
+        return Response(s.PushBatchOut(_answer(batch, report)).data)
+
+
+def _answer(batch: Batch, report: IntakeReport) -> dict:
+    """Each item in the order sent: accepted (its run), skipped, or refused (why)."""
+    runs = dict(batch.runs.values_list("role_id", "workflow_id"))
+    pushed = {
+        r.role_id: r for r in batch.refusals.filter(role__isnull=False).only("role_id", "code", "message")
+    }
+    accepted, skipped, refused = [], [], []
+    for result in report.results:
+        item = {"company_id": result.item.company, "role_name": result.item.role_name}
+        role_id = result.role.pk if result.role else None
+        if result.outcome == Outcome.SKIPPED:
+            skipped.append({**item, "role_id": str(role_id), "reason": result.message})
+        elif role_id in runs:
+            accepted.append({**item, "workflow_id": runs[role_id], "role_outcome": result.outcome})
+        else:
+            error = result.error or pushed[role_id]
+            refused.append({**item, "error": error.code, "reason": error.message})
+    return {"batch_id": batch.batch_id, "accepted": accepted, "skipped": skipped, "refused": refused}
 
 
 def batch_for(user, batch_id: str) -> Batch:

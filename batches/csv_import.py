@@ -1,8 +1,10 @@
 """CSV import of roles, with a dry run that checks every row before anything is stored.
 
-Header: company,role_name,draup_role,occupation,job_family,jd. `jd` is inline text, a URL, or
-the name of a file inside the zip uploaded with the CSV. The real run validates the same way
-and writes everything in one transaction, or nothing.
+Header: company,role_name,draup_role,occupation,job_family,jd[,on_existing]. `jd` is inline
+text, a URL, or the name of a file inside the zip uploaded with the CSV; `on_existing` (skip,
+update, reassess) says what to do with a role that exists, row by row, else the import's own
+choice. The rows go through the one intake (onboarding/intake.py) that the API uses: the same
+rules, companies limited to the user's, and the real run writes in one transaction.
 """
 
 from __future__ import annotations
@@ -11,23 +13,28 @@ import csv
 import io
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
-from django.core.validators import URLValidator
 from django.db import transaction
 
-from onboarding.bulk import bulk_update_fields
-from onboarding.errors import AppError
-from onboarding.models import Company, DocumentType, Role, RoleDocument
-from onboarding.services import roles_mark_stale
+from batches.models import Batch, BatchSource
+from batches.services import batch_push
+from onboarding.errors import AppError, ValidationFailed
+from onboarding.intake import DocumentItem, ItemResult, OnExisting, Outcome, RoleItem, intake
+from onboarding.names import too_big
 
 HEADER = ["company", "role_name", "draup_role", "occupation", "job_family", "jd"]
+OPTIONAL = ["on_existing"]
 FILE_SUFFIXES = {".pdf", ".docx", ".doc", ".png", ".jpg", ".jpeg", ".gif", ".txt", ".md", ".rtf"}
-CREATED, UPDATED, UNCHANGED, REFUSED = "created", "updated", "unchanged", "refused"
+CREATED, UPDATED, UNCHANGED, SKIPPED, REFUSED = (
+    Outcome.CREATED,
+    Outcome.UPDATED,
+    Outcome.UNCHANGED,
+    Outcome.SKIPPED,
+    Outcome.REFUSED,
+)
 
 
 class CsvRefused(AppError):
@@ -42,26 +49,18 @@ class RowResult:
     role_name: str
     action: str
     message: str = ""
-    # What the real run writes for this row (not shown to people).
-    role: Role | None = None
-    fields: dict = field(default_factory=dict)
-    jd: RoleDocument | None = None
 
 
 @dataclass
 class ImportReport:
     rows: list[RowResult]
     dry_run: bool
-    batch: object = None
+    batch: Batch | None = None
 
     @property
     def counts(self) -> dict[str, int]:
         counts = Counter(row.action for row in self.rows)
-        return {action: counts.get(action, 0) for action in (CREATED, UPDATED, UNCHANGED, REFUSED)}
-
-    @property
-    def role_ids(self) -> list[int]:
-        return [row.role.pk for row in self.rows if row.action != REFUSED and row.role and row.role.pk]
+        return {action: counts.get(action, 0) for action in (CREATED, UPDATED, UNCHANGED, SKIPPED, REFUSED)}
 
 
 def import_roles(
@@ -72,27 +71,53 @@ def import_roles(
     push: bool = False,
     user=None,
     name: str = "CSV import",
+    on_existing: str = OnExisting.UPDATE,
 ) -> ImportReport:
     """Check every row; unless `dry_run`, write the rows that pass in one transaction (and push
-    them as a batch when `push`). A file-level problem refuses the whole file."""
-    records = _read_rows(csv_bytes)
+    them as a batch when `push`). A file-level problem refuses the whole file. `user` None is
+    an operator's command: every company."""
+    _check_size("The CSV file", len(csv_bytes), settings.CSV_MAX_BYTES)
+    records, optional = _read_rows(csv_bytes)
     attachments = _read_zip(zip_bytes)
+    lines, items, rows = [], [], []
+    for line, record in enumerate(records, start=2):
+        row_or_item = _item(line, record, optional, attachments)
+        if isinstance(row_or_item, RowResult):
+            rows.append(row_or_item)
+        else:
+            lines.append(line)
+            items.append(row_or_item)
     with transaction.atomic():
-        rows = _check(records, attachments)
-        report = ImportReport(rows=rows, dry_run=dry_run)
-        if not dry_run:
-            _write(rows, user)
-            if push and report.role_ids:
-                from batches.models import BatchSource
-                from batches.services import batch_push
+        report = intake(
+            user=user,
+            items=items,
+            on_existing=on_existing,
+            push=push,
+            dry_run=dry_run,
+            stale_reason="Inputs changed by a CSV import",
+        )
+        rows += [_row(line, result, lines) for line, result in zip(lines, report.results, strict=True)]
+        result = ImportReport(rows=sorted(rows, key=lambda r: r.line), dry_run=dry_run)
+        if push and not dry_run and report.roles:
+            refused = [(r.item.company, r.item.role_name, r.error) for r in report.refused if r.error]
+            result.batch = batch_push(
+                role_ids=[role.pk for role in report.roles],
+                user=user,
+                source=BatchSource.CSV,
+                name=name,
+                refusals=refused,
+            )
+    return result
 
-                report.batch = batch_push(
-                    role_ids=report.role_ids, user=user, source=BatchSource.CSV, name=name
-                )
-    return report
+
+def _check_size(what: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise CsvRefused(too_big(what, size, limit) + " Split it into smaller files.")
 
 
-def _read_rows(csv_bytes: bytes) -> list[list[str]]:
+def _read_rows(csv_bytes: bytes) -> tuple[list[list[str]], list[str]]:
+    if b"\x00" in csv_bytes:
+        raise CsvRefused("The file contains NUL bytes (\\0): it is not a text CSV. Save it as 'CSV UTF-8'.")
     try:
         text = csv_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -107,9 +132,10 @@ def _read_rows(csv_bytes: bytes) -> list[list[str]]:
     if not records:
         raise CsvRefused("The file is empty: it needs the header row and at least one role.")
     header = [h.strip().lower() for h in records[0]]
-    if header != HEADER:
+    if header[: len(HEADER)] != HEADER or header[len(HEADER) :] not in ([], OPTIONAL):
         raise CsvRefused(
-            f"The header row must be exactly: {','.join(HEADER)} (found: {','.join(records[0])})."
+            f"The header row must be exactly: {','.join(HEADER)} (optionally ,{','.join(OPTIONAL)}) "
+            f"(found: {','.join(records[0])})."
         )
     rows = [r for r in records[1:] if any(cell.strip() for cell in r)]
     if not rows:
@@ -119,131 +145,86 @@ def _read_rows(csv_bytes: bytes) -> list[list[str]]:
             f"The file has {len(rows):,} roles; at most {settings.CSV_MAX_ROWS:,} go in one "
             "import. Split it into smaller files."
         )
-    return rows
+    return rows, header[len(HEADER) :]
 
 
-def _read_zip(zip_bytes: bytes | None) -> dict[str, bytes]:
+class _TooBig:
+    """A zip entry over the JD size limit: named, never read."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+
+def _read_zip(zip_bytes: bytes | None) -> dict[str, bytes | _TooBig]:
+    """{file name: content} of the zip's files; one over the JD limit is not even unpacked."""
     if not zip_bytes:
         return {}
+    _check_size("The zip file", len(zip_bytes), settings.CSV_ZIP_MAX_BYTES)
+    limit = settings.JD_MAX_UPLOAD_BYTES
+    files: dict[str, bytes | _TooBig] = {}
     try:
         with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
-            return {
-                PurePosixPath(info.filename).name: archive.read(info)
-                for info in archive.infolist()
-                if not info.is_dir()
-            }
-    except (zipfile.BadZipFile, OSError):
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                name = PurePosixPath(info.filename).name
+                if info.file_size > limit:
+                    files[name] = _TooBig(info.file_size)
+                    continue
+                with archive.open(info) as fh:
+                    content = fh.read(limit + 1)  # the declared size may lie: never unpack more
+                files[name] = content if len(content) <= limit else _TooBig(len(content))
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError):
         raise CsvRefused(
             "The zip file cannot be opened: upload a .zip of the job description files."
         ) from None
+    return files
 
 
-def _check(records: list[list[str]], attachments: dict[str, bytes]) -> list[RowResult]:
-    names = {r[0].strip() for r in records if r}
-    companies = {c.name: c for c in Company.objects.filter(name__in=names)}
-    existing = {
-        (r.company_id, r.name): r
-        for r in Role.objects.filter(
-            company__in=companies.values(), name__in={r[1].strip() for r in records if len(r) > 1}
-        )
-    }
-    jds: dict[int, list[RoleDocument]] = {}
-    for doc in RoleDocument.objects.filter(role__in=existing.values(), doc_type=DocumentType.JOB_DESCRIPTION):
-        jds.setdefault(doc.role_id, []).append(doc)
-    seen: dict[tuple[str, str], int] = {}
-    results = []
-    for line, record in enumerate(records, start=2):
-        results.append(_check_row(line, record, companies, existing, jds, attachments, seen))
-    return results
-
-
-def _check_row(line, record, companies, existing, jds, attachments, seen) -> RowResult:
-    if len(record) != len(HEADER):
-        return RowResult(line, "", "", REFUSED, f"Expected {len(HEADER)} columns, found {len(record)}.")
-    company_name, role_name, draup_role, occupation, job_family, jd = (c.strip() for c in record)
-    row = RowResult(line, company_name, role_name, REFUSED)
-    if not company_name or not role_name:
-        row.message = "Company and role_name are required."
-        return row
-    key = (company_name.casefold(), role_name.casefold())
-    if key in seen:
-        row.message = f"Duplicate of line {seen[key]}."
-        return row
-    seen[key] = line
-    company = companies.get(company_name)
-    if company is None:
-        row.message = f"Unknown company {company_name!r}: create it in the admin first."
-        return row
-    role = existing.get((company.pk, role_name))
-    fields = {"draup_role_name": draup_role, "occupation": occupation, "job_family": job_family}
+def _item(line, record, optional, attachments) -> RoleItem | RowResult:
+    """The row as an intake item, or the row refused for what only a CSV can get wrong."""
+    width = len(HEADER) + len(optional)
+    if len(record) != width:
+        return RowResult(line, "", "", REFUSED, f"Expected {width} columns, found {len(record)}.")
+    company, role_name, draup_role, occupation, job_family, jd, *rest = (c.strip() for c in record)
+    choice = rest[0].lower() if rest else ""
+    if choice and choice not in OnExisting.values:
+        message = f"on_existing must be one of {', '.join(OnExisting.values)}, not {choice!r}."
+        return RowResult(line, company, role_name, REFUSED, message)
     try:
-        doc = _jd_document(jd, attachments)
-    except ValueError as err:
-        row.message = str(err)
-        return row
-    if doc is None and (role is None or not jds.get(role.pk)):
-        row.message = "Missing JD: give the text, a URL or a file name from the zip."
-        return row
-    row.fields, row.jd = fields, doc
-    if role is None:
-        row.action, row.role = CREATED, Role(company=company, name=role_name, **fields)
-        return row
-    row.role = role
-    changed = any(getattr(role, k) != v for k, v in fields.items() if v)
-    new_jd = doc is not None and not any(_same_jd(doc, old) for old in jds.get(role.pk, []))
-    row.action = UPDATED if changed or new_jd else UNCHANGED
-    if not new_jd:
-        row.jd = None
-    return row
+        documents = _jd_documents(jd, attachments)
+    except ValidationFailed as err:
+        return RowResult(line, company, role_name, REFUSED, err.message)
+    return RoleItem(
+        company=company,
+        role_name=role_name,
+        documents=documents,
+        draup_role_name=draup_role,
+        occupation=occupation,
+        job_family=job_family,
+        on_existing=choice,
+    )
 
 
-def _jd_document(jd: str, attachments: dict[str, bytes]) -> RoleDocument | None:
+def _jd_documents(jd: str, attachments: dict[str, bytes | _TooBig]) -> list[DocumentItem]:
     if not jd:
-        return None
+        return []
     if jd.lower().startswith(("http://", "https://")):
-        try:
-            URLValidator()(jd)
-        except ValidationError:
-            raise ValueError(f"The JD URL {jd!r} is not a valid URL.") from None
-        return RoleDocument(uri=jd)
+        return [DocumentItem(uri=jd)]
     if "\n" not in jd and PurePosixPath(jd.lower()).suffix in FILE_SUFFIXES:
-        content = attachments.get(PurePosixPath(jd).name)
+        name = PurePosixPath(jd).name
+        content = attachments.get(name)
         if content is None:
-            raise ValueError(f"The JD file {jd!r} is not in the uploaded zip.")
-        if not content:
-            raise ValueError(f"The JD file {jd!r} in the zip is empty.")
-        doc = RoleDocument(name=PurePosixPath(jd).name)
-        doc._pending_file = content
-        return doc
-    return RoleDocument(content=jd)
+            raise ValidationFailed(f"The JD file {jd!r} is not in the uploaded zip.")
+        if isinstance(content, _TooBig):
+            raise ValidationFailed(too_big(f"The JD file {jd!r}", content.size, settings.JD_MAX_UPLOAD_BYTES))
+        return [DocumentItem(name=name, file_bytes=content)]
+    return [DocumentItem(content=jd)]
 
 
-def _same_jd(new: RoleDocument, old: RoleDocument) -> bool:
-    if new.content:
-        return new.content == old.content
-    if new.uri:
-        return new.uri == old.uri
-    return False  # an uploaded file is always a new version
-
-
-def _write(rows: list[RowResult], user) -> None:
-    new_roles = [row.role for row in rows if row.action == CREATED]
-    Role.objects.bulk_create(new_roles)
-    updated = [row for row in rows if row.action == UPDATED]
-    for row in updated:
-        for name, value in row.fields.items():
-            if value:
-                setattr(row.role, name, value)
-    bulk_update_fields([row.role for row in updated], ["draup_role_name", "occupation", "job_family"])
-    roles_mark_stale([row.role for row in updated], reason="Inputs changed by a CSV import", user=user)
-    documents = []
-    for row in rows:
-        if row.action in (CREATED, UPDATED) and row.jd is not None:
-            doc = row.jd
-            doc.role, doc.doc_type = row.role, DocumentType.JOB_DESCRIPTION
-            pending = getattr(doc, "_pending_file", None)
-            if pending is not None:
-                doc.file.save(doc.name, ContentFile(pending), save=False)
-            doc.fill_derived()
-            documents.append(doc)
-    RoleDocument.objects.bulk_create(documents)
+def _row(line: int, result: ItemResult, lines: list[int]) -> RowResult:
+    item = result.item
+    message = result.message
+    if result.error is not None and "duplicate_of" in result.error.extra:
+        message = f"Duplicate of line {lines[result.error.extra['duplicate_of']]}."
+    return RowResult(line, item.company, item.role_name, result.outcome, message)

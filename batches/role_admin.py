@@ -4,6 +4,7 @@ onboarding's RoleAdmin here, because batches build on onboarding and never the r
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -15,17 +16,41 @@ from batches.csv_import import import_roles
 from batches.services import batch_push
 from onboarding.admin import RoleAdmin
 from onboarding.errors import AppError
+from onboarding.intake import OnExisting
 from onboarding.models import Role
+from onboarding.names import too_big
 
 
 class CsvImportForm(forms.Form):
     csv_file = forms.FileField(
-        label="CSV file", help_text="Header: company,role_name,draup_role,occupation,job_family,jd"
+        label="CSV file",
+        help_text="Header: company,role_name,draup_role,occupation,job_family,jd "
+        "(and optionally on_existing: skip, update or reassess, row by row)",
     )
     zip_file = forms.FileField(
         label="Zip of JD files", required=False, help_text="Only when the jd column names files."
     )
+    on_existing = forms.ChoiceField(
+        label="A role that already exists",
+        choices=OnExisting.choices,
+        initial=OnExisting.UPDATE,
+        required=False,
+        help_text="Roles match ignoring case and extra spaces. A row's on_existing column wins.",
+    )
     push = forms.BooleanField(label="Push the imported roles as a batch", required=False)
+
+    def clean_csv_file(self):
+        return _within(self.cleaned_data["csv_file"], settings.CSV_MAX_BYTES)
+
+    def clean_zip_file(self):
+        return _within(self.cleaned_data["zip_file"], settings.CSV_ZIP_MAX_BYTES)
+
+
+def _within(upload, limit: int):
+    """Refuse an upload over `limit` before reading it (it may be on disk, and huge)."""
+    if upload is not None and upload.size > limit:
+        raise forms.ValidationError(too_big("The file", upload.size, limit))
+    return upload
 
 
 class BatchingRoleAdmin(RoleAdmin):
@@ -59,6 +84,7 @@ class BatchingRoleAdmin(RoleAdmin):
                     push=form.cleaned_data["push"] and not dry_run,
                     user=request.user,
                     name=f"CSV {form.cleaned_data['csv_file'].name}",
+                    on_existing=form.cleaned_data["on_existing"] or OnExisting.UPDATE,
                 )
             except AppError as err:
                 error = err.message

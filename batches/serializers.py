@@ -14,6 +14,10 @@ class AcceptedOut(serializers.Serializer):
     company_id = serializers.CharField()
     role_name = serializers.CharField()
     workflow_id = serializers.CharField()
+    role_outcome = serializers.ChoiceField(
+        choices=["created", "updated", "unchanged"],
+        help_text="whether the role was new, or existed and was updated or left unchanged",
+    )
 
 
 class RefusedOut(serializers.Serializer):
@@ -23,9 +27,17 @@ class RefusedOut(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class SkippedOut(serializers.Serializer):
+    company_id = serializers.CharField()
+    role_name = serializers.CharField()
+    role_id = serializers.CharField()
+    reason = serializers.CharField()
+
+
 class PushBatchOut(serializers.Serializer):
     batch_id = serializers.CharField()
     accepted = AcceptedOut(many=True)
+    skipped = SkippedOut(many=True, help_text='roles that exist, left alone (on_existing "skip")')
     refused = RefusedOut(many=True)
 
 

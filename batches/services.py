@@ -19,24 +19,44 @@ def batch_push(
     source: str = BatchSource.ADMIN,
     name: str = "",
     options: dict | None = None,
+    refusals: Iterable[tuple[str, str, AppError]] = (),
 ) -> Batch:
     """Queue many roles as one batch, in a constant number of queries. Roles that cannot go
-    are recorded on the batch with the reason; the rest are queued."""
+    are recorded on the batch with the reason; so are `refusals`, the (company, role name,
+    error) of items the intake refused before they became roles. The rest are queued."""
     ids = list(dict.fromkeys(role_ids))
+    refusals = list(refusals)
     if not ids:
         raise AppError("VALIDATION_ERROR", "Select at least one role to push.")
     with transaction.atomic():
-        batch = Batch.objects.create(created_by=user, source=source, name=name, requested=len(ids))
+        requested = len(ids) + len(refusals)
+        batch = Batch.objects.create(created_by=user, source=source, name=name, requested=requested)
         report = roles_push(role_ids=ids, user=user, options=options, batch_key=batch.batch_id)
         found = {role.pk for role, _ in report.refused} | {run.role_id for run in report.runs}
-        refusals = [_refusal(batch, role, error) for role, error in report.refused]
-        refusals += [
+        rows = [_refusal(batch, role, error) for role, error in report.refused]
+        rows += [
             BatchRefusal(batch=batch, code="NOT_FOUND", message=f"No role with id {pk}.")
             for pk in ids
             if pk not in found
         ]
-        BatchRefusal.objects.bulk_create(refusals)
+        rows += [
+            BatchRefusal(
+                batch=batch,
+                company_name=_storable(c, 200),
+                role_name=_storable(r, 255),
+                code=error.code,
+                message=error.message,
+            )
+            for c, r, error in refusals
+        ]
+        BatchRefusal.objects.bulk_create(rows)
     return batch
+
+
+def _storable(text: str, length: int) -> str:
+    """A refused item's name as the database can keep it: refused for a NUL byte or its
+    length, it must still be recorded, so NUL shows as U+FFFD and the rest is cut."""
+    return text.replace("\x00", "\ufffd")[:length]
 
 
 def _refusal(batch: Batch, role: Role, error: AppError) -> BatchRefusal:

@@ -223,8 +223,6 @@ def main() -> None:
     with running_site(env, workers=False):
         from django.db import connection
 
-        from onboarding.models import Run
-
         data = setup(args.pollers)
         runs, batch = data["runs"], data["batch"]
         api = [{"Authorization": f"Token {token}"} for token in data["tokens"]]

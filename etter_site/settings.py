@@ -186,6 +186,10 @@ PIPELINE_ASSESSMENTS_PER_MINUTE = env.float("PIPELINE_ASSESSMENTS_PER_MINUTE", d
 PIPELINE_PACE_MAX_WAIT_SECONDS = env.float("PIPELINE_PACE_MAX_WAIT_SECONDS", default=60.0)
 # CSV imports larger than this are refused whole: split the file.
 CSV_MAX_ROWS = env.int("CSV_MAX_ROWS", default=5000)
+# The CSV import's files: the CSV itself, and the zip of JD files (each JD inside it is held to
+# JD_MAX_UPLOAD_BYTES, and never unpacked past it).
+CSV_MAX_BYTES = env.int("CSV_MAX_BYTES", default=20 * 1024 * 1024)
+CSV_ZIP_MAX_BYTES = env.int("CSV_ZIP_MAX_BYTES", default=200 * 1024 * 1024)
 
 # --- django-q2 -----------------------------------------------------------------------------
 Q_WORKERS = env.int("Q_WORKERS", default=4)

@@ -64,3 +64,18 @@ class Forbidden(AppError):
 
     def __init__(self, message: str):
         super().__init__("FORBIDDEN", message, recoverable=False)
+
+
+class RoleExists(AppError):
+    """A push named a role that exists, and the caller chose to skip existing roles."""
+
+    status = 409
+
+    def __init__(self, role):
+        super().__init__(
+            "ROLE_EXISTS",
+            f"{role.name} already exists at {role.company.name} ({role.get_state_display()}): nothing "
+            "was changed. Send on_existing=update or reassess to change or re-assess it.",
+            recoverable=False,
+            role_id=str(role.pk),
+        )

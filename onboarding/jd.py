@@ -9,6 +9,7 @@ from django.core import signing
 from django.urls import reverse
 
 from onboarding.models import DocumentFormat, DocumentType, RoleDocument
+from onboarding.models.documents import FORMAT_PRIORITY
 
 _SIGNING_SALT = "onboarding.jd-download"
 JD_LINK_MAX_AGE = 6 * 3600  # seconds: long enough for a queue of thousands, then it expires
@@ -16,20 +17,31 @@ _MAGIC = {DocumentFormat.PDF: (b"%PDF",), DocumentFormat.DOCX: (b"PK\x03\x04",)}
 
 
 def pick_job_description(documents: Iterable[RoleDocument]) -> RoleDocument | None:
-    """PDF before DOCX before images before others; among equals, the newest."""
+    """PDF before DOCX before images before others; among equals, the newest (one not yet
+    stored, as the intake checks it, is newer than any stored)."""
     jds = [d for d in documents if d.doc_type == DocumentType.JOB_DESCRIPTION]
-    return min(jds, key=lambda d: d.priority, default=None)
+    return min(jds, key=_priority, default=None)
+
+
+def _priority(doc: RoleDocument) -> tuple:
+    if doc.pk is None:
+        return (FORMAT_PRIORITY.get(doc.format, 3), float("-inf"), 0)
+    return doc.priority
 
 
 def unreadable_reason(doc: RoleDocument) -> str | None:
     """Why an uploaded JD cannot be sent, or None when it can."""
-    if not doc.file:
+    pending = getattr(doc, "_pending_file", None)  # a file the intake has yet to store
+    if not doc.file and pending is None:
         return None if (doc.content.strip() or doc.uri) else f"The job description {doc} is empty."
-    try:
-        with doc.file.open("rb") as fh:
-            head = fh.read(8)
-    except (FileNotFoundError, OSError):
-        return f"The job description file {doc.name} is missing from storage; upload it again."
+    if pending is not None:
+        head = pending[:8]
+    else:
+        try:
+            with doc.file.open("rb") as fh:
+                head = fh.read(8)
+        except (FileNotFoundError, OSError):
+            return f"The job description file {doc.name} is missing from storage; upload it again."
     if not head:
         return f"The job description file {doc.name} is empty; upload it again."
     magic = _MAGIC.get(doc.format)

@@ -48,7 +48,7 @@ def role_problems(role: Role, documents: Iterable[RoleDocument]) -> list[str]:
     return problems
 
 
-def _check_permission(user) -> None:
+def check_push_permission(user) -> None:
     if user is not None and not user.has_perm("onboarding.push_role"):
         raise Forbidden("You are not allowed to push roles to Etter.")
 
@@ -67,7 +67,7 @@ def roles_push(
     step that failed); every other role gets a new run. Roles that cannot go are refused
     with the reason, and a draft that fails validation moves to VALIDATION_ERROR.
     """
-    _check_permission(user)
+    check_push_permission(user)
     report = PushReport()
     with transaction.atomic():
         roles = list(
@@ -218,7 +218,7 @@ def run_cancel(*, run: Run, user=None) -> Run:
     """Cancel a queued or running push: it ends FAILED "cancelled" now. A call under way is
     abandoned (its answer, if it comes, is discarded and recorded as such) and no later step
     starts."""
-    _check_permission(user)
+    check_push_permission(user)
     run.cancel(by=user)
     run.refresh_from_db()
     return run
@@ -228,9 +228,9 @@ def pipeline_wake(run_ids: list[int]) -> None:
     doorbell.ring_for(run_ids)
 
 
-def roles_mark_stale(roles: list[Role], *, reason: str, user=None) -> list[Role]:
+def roles_mark_stale(roles: list[Role], *, reason: str, user=None, force: bool = False) -> list[Role]:
     """READY roles whose inputs changed need a new assessment: READY -> STALE, in bulk.
-    Returns the roles that changed."""
+    `force`: a new assessment is asked for whatever changed. Returns the roles that changed."""
     ready = [r for r in roles if r.state == S.READY]
     with collected_state_logs():
         for role in ready:

@@ -36,12 +36,14 @@ def test_push_with_inline_jd_creates_the_role_and_answers_the_documented_shape(a
     assert set(body) == {
         "workflow_id",
         "role_id",
+        "role_outcome",
         "status",
         "estimated_duration_seconds",
         "position_in_queue",
         "message",
     }
     assert body["workflow_id"].startswith("role-onboard-") and body["status"] == "queued"
+    assert body["role_outcome"] == "created"
     assert body["message"] == "Workflow started for Claims Adjuster at Liberty Mutual"
     assert body["position_in_queue"] == 1 and body["estimated_duration_seconds"] == 600
     role = Role.objects.get(name="Claims Adjuster")
@@ -281,7 +283,9 @@ def test_push_batch_accepts_refuses_and_reports_by_role(api, liberty):
     assert refused == {"No JD": "VALIDATION_ERROR", "Ghost": "NOT_FOUND"}
 
     status = api.get(BASE + f"batch-status/{body['batch_id']}").json()
-    assert status["total"] == 2 and status["counts"]["queued"] == 2 and status["refused"] == 1
+    # every refused item counts on the batch, the unknown company's too
+    assert status["total"] == 2 and status["counts"]["queued"] == 2 and status["refused"] == 2
+    assert not Role.objects.filter(name__in=["No JD", "Ghost"]).exists()  # a refusal writes nothing
     assert status["percent_done"] == 0.0 and status["estimated_seconds_left"] is None
     retried = api.post(BASE + f"retry-failed/{body['batch_id']}").json()
     assert retried == {"batch_id": body["batch_id"], "retried": 0, "refused": 0}

@@ -186,9 +186,7 @@ def test_the_batch_page_groups_failures_and_shows_retries_and_progress(csm_clien
 def test_retry_failed_from_the_batch_page(csm_client, acme):
     role = ready_role(company=acme)
     batch = batch_push(role_ids=[role.pk])
-    batch.runs.update(
-        status=RunStatus.FAILED, error={"error": "SERVER_ERROR", "message": "x"}
-    )
+    batch.runs.update(status=RunStatus.FAILED, error={"error": "SERVER_ERROR", "message": "x"})
     force_state(role, RoleState.FAILED)
     response = csm_client.post(reverse("status-batch-retry", args=[batch.pk]), follow=True)
     assert "Retrying 1 failed roles" in response.content.decode()
@@ -214,9 +212,7 @@ def test_the_pages_cost_the_same_queries_for_10_or_100_roles(csm_client, acme, c
     def measure(n):
         roles = [ready_role(company=acme) for _ in range(n)]
         batch = batch_push(role_ids=[r.pk for r in roles])
-        batch.runs.update(
-            status=RunStatus.FAILED, error={"error": "SERVER_ERROR", "message": "x"}
-        )
+        batch.runs.update(status=RunStatus.FAILED, error={"error": "SERVER_ERROR", "message": "x"})
         return [
             count_queries(lambda url=url: csm_client.get(url))
             for url in (

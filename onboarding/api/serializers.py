@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from onboarding.intake import OnExisting
 from onboarding.models import DocumentType
 
 
@@ -19,7 +20,12 @@ class DocumentIn(serializers.Serializer):
 
 class OptionsIn(serializers.Serializer):
     skip_enhancement_workflows = serializers.BooleanField(default=False)
-    force_rerun = serializers.BooleanField(default=False)
+    force_rerun = serializers.BooleanField(default=False, help_text='the same as on_existing "reassess"')
+    on_existing = serializers.ChoiceField(
+        choices=OnExisting.choices,
+        default=OnExisting.UPDATE,
+        help_text="what to do with a role that already exists (matched ignoring case and extra spaces)",
+    )
     notify_on_complete = serializers.BooleanField(default=True)
 
 
@@ -35,6 +41,10 @@ class PushIn(serializers.Serializer):
 class PushOut(serializers.Serializer):
     workflow_id = serializers.CharField()
     role_id = serializers.CharField()
+    role_outcome = serializers.ChoiceField(
+        choices=["created", "updated", "unchanged"],
+        help_text="whether the role was new, or existed and was updated or left unchanged",
+    )
     status = serializers.CharField()
     estimated_duration_seconds = serializers.IntegerField()
     position_in_queue = serializers.IntegerField(allow_null=True)

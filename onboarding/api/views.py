@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.pagination import PageNumberPagination
@@ -12,9 +13,10 @@ from rest_framework.views import APIView
 
 from onboarding import services
 from onboarding.api import serializers as s
-from onboarding.errors import NotFound, ValidationFailed
+from onboarding.api.push_input import on_existing, push_options, role_item
+from onboarding.errors import NotFound, RoleExists, ValidationFailed
 from onboarding.health import components_health
-from onboarding.intake import PushRequest, roles_for_requests
+from onboarding.intake import Outcome, intake
 from onboarding.models import Company, ProcessingStep, Role, RoleState, Run, RunStatus
 from onboarding.models.role import allowed_transitions
 from onboarding.pipeline.steps import STEPS
@@ -32,25 +34,6 @@ ERRORS = {
 USE_MOCK = OpenApiParameter("use_mock", bool, description="run against the built-in simulator", default=False)
 
 
-def _push_request(data: dict) -> PushRequest:
-    return PushRequest(
-        company_id=data["company_id"],
-        role_name=data["role_name"],
-        documents=data["documents"],
-        draup_role_id=data["draup_role_id"],
-        draup_role_name=data["draup_role_name"],
-    )
-
-
-def _options(request, data: dict) -> dict:
-    options = dict(data.get("options") or {})
-    if request.query_params.get("use_mock", "").lower() in ("1", "true", "yes"):
-        if not settings.DRAUP_WORLD_SIMULATOR:
-            raise ValidationFailed("use_mock needs the built-in simulator, which is off on this site.")
-        options["use_mock"] = True
-    return options
-
-
 class PushApi(APIView):
     @extend_schema(
         request=s.PushIn,
@@ -61,24 +44,33 @@ class PushApi(APIView):
     def post(self, request):
         data = s.PushIn(data=request.data)
         data.is_valid(raise_exception=True)
-        options = _options(request, data.validated_data)
-        roles, errors = roles_for_requests(user=request.user, requests=[_push_request(data.validated_data)])
-        if errors:
-            raise errors[0]
-        role = roles[0]
-        if options.get("force_rerun"):
-            services.roles_mark_stale([role], reason="Re-run asked for (force_rerun)", user=request.user)
-        run = services.role_push(role=role, user=request.user, options=options)
-        return Response(
-            {
-                "workflow_id": run.workflow_id,
-                "role_id": str(role.pk),
-                "status": "queued",
-                "estimated_duration_seconds": estimated_duration_seconds(),
-                "position_in_queue": queue_position(run),
-                "message": f"Workflow started for {role.name} at {role.company.name}",
-            }
-        )
+        options = push_options(request, data.validated_data)
+        with transaction.atomic():  # the role is written only if its push is accepted
+            report = intake(
+                user=request.user,
+                items=[role_item(data.validated_data)],
+                on_existing=on_existing(options),
+                push=True,
+                stale_reason="Inputs changed by an API push",
+            )
+            result = report.results[0]
+            if result.error is not None:
+                raise result.error
+            if result.outcome == Outcome.SKIPPED:
+                raise RoleExists(result.role)
+            run = services.role_push(role=result.role, user=request.user, options=options)
+        role = result.role
+        existing = f" (the existing role: {result.message})" if result.existed else ""
+        answer = {
+            "workflow_id": run.workflow_id,
+            "role_id": str(role.pk),
+            "role_outcome": result.outcome,
+            "status": "queued",
+            "estimated_duration_seconds": estimated_duration_seconds(),
+            "position_in_queue": queue_position(run),
+            "message": f"Workflow started for {role.name} at {role.company.name}{existing}",
+        }
+        return Response(s.PushOut(answer).data)
 
 
 IF_NONE_MATCH = OpenApiParameter(

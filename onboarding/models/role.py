@@ -7,12 +7,15 @@ django-fsm-log records.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
 from onboarding.errors import InvalidTransition
+from onboarding.names import normalize_name
 
 
 class RoleState(models.TextChoices):
@@ -77,6 +80,8 @@ class Role(ConcurrentTransitionMixin, models.Model):
         ordering = ["company__name", "name"]
         constraints = [
             models.UniqueConstraint(fields=["company", "name"], name="role_name_unique_per_company"),
+            # Names differing only by case are one role, even when two pushes race to create it.
+            models.UniqueConstraint("company", Lower("name"), name="role_name_unique_ignoring_case"),
             models.CheckConstraint(condition=models.Q(name__regex=r"\S"), name="role_name_not_blank"),
         ]
         permissions = [("push_role", "Can push roles to Etter, retry and cancel")]
@@ -92,6 +97,16 @@ class Role(ConcurrentTransitionMixin, models.Model):
     def clean_fields(self, exclude=None) -> None:
         # The state is protected: only transitions change it, so validation must not re-assign it.
         super().clean_fields(exclude={*(exclude or ()), "state"})
+
+    def clean(self) -> None:
+        """A role typed in the admin follows the intake's rule: its name is stored normalised,
+        and a name that differs from another role's only by case or spaces is that role."""
+        self.name = normalize_name(self.name)
+        if not self.company_id or not self.name:
+            return
+        twin = Role.objects.filter(company_id=self.company_id, name__iexact=self.name).exclude(pk=self.pk)
+        if twin.exists():
+            raise ValidationError({"name": f"{self.company} already has this role: {twin.first().name}."})
 
     @property
     def has_draup_mapping(self) -> bool:

@@ -3,11 +3,12 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from batches.csv_import import REFUSED, CsvRefused, import_roles
+from onboarding.intake import OnExisting
 
 
 class Command(BaseCommand):
     help = (
-        "Import roles from a CSV (company,role_name,draup_role,occupation,job_family,jd). "
+        "Import roles from a CSV (company,role_name,draup_role,occupation,job_family,jd[,on_existing]). "
         "--dry-run reports what would happen, row by row, and changes nothing."
     )
 
@@ -16,8 +17,15 @@ class Command(BaseCommand):
         parser.add_argument("--zip", type=Path, help="a zip of the JD files the jd column names")
         parser.add_argument("--push", action="store_true", help="push the imported roles as a batch")
         parser.add_argument("--dry-run", action="store_true", help="check every row, change nothing")
+        parser.add_argument(
+            "--on-existing",
+            choices=OnExisting.values,
+            default=OnExisting.UPDATE,
+            help="a role that exists (matched ignoring case and extra spaces): skip it, update it "
+            "(re-assessed only if its inputs changed), or reassess it; a row's on_existing column wins",
+        )
 
-    def handle(self, *args, csv, zip=None, push=False, dry_run=False, **options):
+    def handle(self, *args, csv, zip=None, push=False, dry_run=False, on_existing="update", **options):
         try:
             report = import_roles(
                 csv_bytes=_read(csv),
@@ -25,6 +33,7 @@ class Command(BaseCommand):
                 dry_run=dry_run,
                 push=push,
                 name=f"CSV {csv.name}",
+                on_existing=on_existing,
             )
         except CsvRefused as err:
             raise CommandError(err.message) from None

@@ -178,7 +178,7 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
                 run = services.role_push(role=obj, user=request.user)
                 self.message_user(request, f"Pushed {obj.name} to Etter (run {run.workflow_id}).")
             else:
-                services.run_cancel(run=obj.last_run, user=request.user)
+                services.role_cancel(role=obj, user=request.user)
                 self.message_user(request, f"Cancelled the push of {obj.name}.")
         except AppError as error:
             self.message_user(request, error.message, messages.ERROR)
@@ -228,7 +228,7 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
             "last_run"
         ):
             try:
-                services.run_cancel(run=role.last_run, user=request.user)
+                services.role_cancel(role=role, user=request.user)
                 cancelled += 1
             except AppError:
                 skipped += 1

@@ -214,6 +214,26 @@ def run_retry(*, run: Run, user=None) -> Run:
     return report.runs[0]
 
 
+def role_retry(*, role: Role, user=None) -> Run:
+    """Retry a role's latest run; a role never pushed has none, and says so."""
+    return run_retry(run=_latest_run(role, "retry"), user=user)
+
+
+def role_cancel(*, role: Role, user=None) -> Run:
+    """Cancel a role's push; a role never pushed has none, and says so."""
+    return run_cancel(run=_latest_run(role, "cancel"), user=user)
+
+
+def _latest_run(role: Role, action: str) -> Run:
+    if role.last_run is None:
+        raise InvalidTransition(
+            current=role.state,
+            target=S.QUEUED if action == "retry" else S.FAILED,
+            message=f"{role.name} has never been pushed: there is nothing to {action}.",
+        )
+    return role.last_run
+
+
 def run_cancel(*, run: Run, user=None) -> Run:
     """Cancel a queued or running push: it ends FAILED "cancelled" now. A call under way is
     abandoned (its answer, if it comes, is discarded and recorded as such) and no later step

@@ -129,10 +129,10 @@ def role_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             run = services.role_push(role=role, user=request.user)
             messages.success(request, f"Pushed {role.name} to Etter (run {run.workflow_id}).")
         elif action == "retry":
-            services.run_retry(run=role.last_run, user=request.user)
+            services.role_retry(role=role, user=request.user)
             messages.success(request, f"Retrying {role.name} from the step that failed.")
         elif action == "cancel":
-            services.run_cancel(run=role.last_run, user=request.user)
+            services.role_cancel(role=role, user=request.user)
             messages.success(request, f"Cancelled the push of {role.name}.")
         else:
             messages.error(request, "Unknown action.")

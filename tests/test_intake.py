@@ -80,7 +80,7 @@ def test_the_admin_refuses_a_role_that_differs_from_another_only_by_case(admin_c
         },
     )
     assert response.status_code == 200
-    assert "already has this role: Claims Adjuster" in response.content.decode()
+    assert "A role named Claims Adjuster already exists at Liberty Mutual." in response.content.decode()
     assert Role.objects.count() == 1
 
 

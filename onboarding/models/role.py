@@ -106,7 +106,9 @@ class Role(ConcurrentTransitionMixin, models.Model):
             return
         twin = Role.objects.filter(company_id=self.company_id, name__iexact=self.name).exclude(pk=self.pk)
         if twin.exists():
-            raise ValidationError({"name": f"{self.company} already has this role: {twin.first().name}."})
+            raise ValidationError(
+                {"name": f"A role named {twin.first().name} already exists at {self.company}."}
+            )
 
     @property
     def has_draup_mapping(self) -> bool:

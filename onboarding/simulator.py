@@ -16,6 +16,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import requests
 from asgiref.sync import sync_to_async
@@ -89,10 +90,11 @@ async def endpoint_view(request: HttpRequest, path: str) -> JsonResponse:
         await asyncio.sleep(0.05)
         call = await sync_to_async(_arrive)(request, endpoint, started)
     answer = call.answer
-    if call.recorded:
+    if call.recorded and answer is not None:  # answered and recorded on arrival
         return _response(answer)
     try:
         if answer is None:
+            assert call.payload is not None, "a call not answered on arrival has its payload read"
             delay = settings.SIMULATOR["LATENCY"].get(endpoint, 0) + call.hang
             if delay:
                 await asyncio.sleep(delay)
@@ -346,13 +348,13 @@ def create_company_role(payload: dict) -> dict:
 
 def link_job_description(payload: dict) -> dict:
     company_role_id = _required_str(payload, "company_role_id")
-    content, uri = payload.get("jd_content"), payload.get("jd_uri")
+    content, uri = payload.get("jd_content") or "", payload.get("jd_uri") or ""
+    if not isinstance(content, str) or not isinstance(uri, str):
+        raise _error(422, "INVALID_REQUEST", "jd_content and jd_uri are text.")
     if bool(content) == bool(uri):
         raise _error(422, "INVALID_REQUEST", "Give exactly one of jd_content and jd_uri.")
     _known_company_role(company_role_id)
-    if uri:
-        content = _download(uri)
-    digest = hashlib.sha1(content.encode() if isinstance(content, str) else content).hexdigest()
+    digest = hashlib.sha1(_download(uri) if uri else content.encode()).hexdigest()
     return {"jd_linked": True, "jd_id": f"jd-{digest[:12]}"}
 
 
@@ -376,7 +378,7 @@ def run_ai_assessment(payload: dict) -> dict:
     rng = random.Random(seed)
     names = rng.sample(TASK_POOL, 5)
     shares = [rng.uniform(0.1, 1.0) for _ in names]
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"name": n, "automation_score": round(rng.uniform(5, 95), 1), "time_share": round(s / sum(shares), 3)}
         for n, s in zip(names, shares, strict=True)
     ]

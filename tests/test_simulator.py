@@ -77,6 +77,14 @@ def test_a_jd_uri_that_cannot_be_downloaded_is_refused(simulator):
     assert response.status_code == 422 and "download" in response.json()["message"]
 
 
+@pytest.mark.parametrize("jd", [{"jd_content": 42}, {"jd_content": ["text"]}, {"jd_uri": {"url": "x"}}])
+def test_a_jd_that_is_not_text_is_a_422_not_a_500(simulator, jd):
+    create(simulator)
+    body = {"company_role_id": "cr-acme-corporation-data-scientist", **jd}
+    response = post(simulator, "link-job-description", body, "k2")
+    assert response.status_code == 422 and response.json()["error"] == "INVALID_REQUEST"
+
+
 def test_the_assessment_rate_limit_answers_429_with_retry_after(simulator, settings):
     settings.SIMULATOR = {**settings.SIMULATOR, "ASSESSMENTS_PER_MINUTE": 2}
     create(simulator)

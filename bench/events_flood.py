@@ -23,7 +23,7 @@ from harness import ROOT, bench_env, make_roles, recreate_database
 def setup() -> None:
     env = bench_env()
     os.environ.update(env)
-    recreate_database()
+    recreate_database(env)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     import django
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from batches.models import Batch
 from onboarding.models import Run, RunStatus
+
+if TYPE_CHECKING:
+    from onboarding.explain import Fix
 
 RECENT = timedelta(minutes=10)  # the completion rate behind the estimate of the time left
 FAILURES_SHOWN = 200
@@ -99,7 +103,7 @@ def finished_per_minute(status: BatchStatus) -> list[tuple[datetime, int]]:
 class FailureGroup:
     code: str
     count: int
-    fix: object
+    fix: Fix
     examples: list[Run]
 
 

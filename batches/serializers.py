@@ -6,7 +6,8 @@ from onboarding.api.serializers import OptionsIn, PushIn
 
 
 class PushBatchIn(serializers.Serializer):
-    roles = PushIn(many=True, allow_empty=False, max_length=5000)
+    # many=True hands max_length to the ListSerializer; djangorestframework-stubs omit it.
+    roles = PushIn(many=True, allow_empty=False, max_length=5000)  # type: ignore[call-arg]
     options = OptionsIn(required=False, default=dict)
 
 

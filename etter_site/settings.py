@@ -58,7 +58,7 @@ ROOT_URLCONF = "etter_site.urls"
 WSGI_APPLICATION = "etter_site.wsgi.application"
 ASGI_APPLICATION = "etter_site.asgi.application"
 
-TEMPLATES = [
+TEMPLATES: list[dict] = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
@@ -163,7 +163,7 @@ PIPELINE_HEARTBEAT_SECONDS = env.float("PIPELINE_HEARTBEAT_SECONDS", default=10.
 # this many runs at once, each on its own thread (a run waits on draup-world, not on the CPU).
 PIPELINE_RUNS_PER_RUNNER = env.int("PIPELINE_RUNS_PER_RUNNER", default=400)
 # Runners per cluster; the other worker processes stay free for other jobs (the sweep, events).
-PIPELINE_RUNNERS_PER_CLUSTER = env.int("PIPELINE_RUNNERS_PER_CLUSTER", default=0) or None
+PIPELINE_RUNNERS_PER_CLUSTER: int = env.int("PIPELINE_RUNNERS_PER_CLUSTER", default=0)
 # Retry waits up to this long keep the run on its thread; longer ones release it, and a runner
 # takes it again when it is due (runners look for due work twice a second).
 PIPELINE_INLINE_WAIT_SECONDS = env.float("PIPELINE_INLINE_WAIT_SECONDS", default=5.0)
@@ -193,7 +193,7 @@ CSV_ZIP_MAX_BYTES = env.int("CSV_ZIP_MAX_BYTES", default=200 * 1024 * 1024)
 
 # --- django-q2 -----------------------------------------------------------------------------
 Q_WORKERS = env.int("Q_WORKERS", default=4)
-if PIPELINE_RUNNERS_PER_CLUSTER is None:
+if not PIPELINE_RUNNERS_PER_CLUSTER:  # 0: all workers but one
     PIPELINE_RUNNERS_PER_CLUSTER = max(1, Q_WORKERS - 1)
 
 

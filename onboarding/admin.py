@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 from django_fsm.admin import FSMAdminMixin
 from django_fsm_log.admin import StateLogInline
 
@@ -89,7 +90,9 @@ class RunInline(ReadOnlyInline):
 @admin.register(Role)
 class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["state"]
-    fsm_transition_not_allowed_msg = "'{transition_name}' is not allowed from the role's current state."
+    fsm_transition_not_allowed_msg = gettext_lazy(
+        "'{transition_name}' is not allowed from the role's current state."
+    )
     list_display = [
         "name",
         "company",

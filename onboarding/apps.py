@@ -27,8 +27,10 @@ def _forget_inherited_connections() -> None:
     from django.db import connections
     from django.db.backends.postgresql.base import DatabaseWrapper
 
-    _inherited.append(dict(DatabaseWrapper._connection_pools))
-    DatabaseWrapper._connection_pools.clear()
+    # Private to Django's PostgreSQL backend, so django-stubs does not declare it.
+    pools: dict = DatabaseWrapper._connection_pools  # type: ignore[attr-defined]
+    _inherited.append(dict(pools))
+    pools.clear()
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None:
             _inherited.append(conn.connection)

@@ -83,6 +83,12 @@ class ItemResult:
     reassess: bool = False
 
     @property
+    def known_role(self) -> Role:
+        """The role an accepted or skipped item names; only a refused item may have none."""
+        assert self.role is not None, f"item {self.index} was refused: it names no role"
+        return self.role
+
+    @property
     def existed(self) -> bool:
         return self.role is not None and self.outcome != Outcome.CREATED
 
@@ -91,7 +97,8 @@ class ItemResult:
         if self.error is not None:
             return self.error.message
         if self.outcome == Outcome.SKIPPED:
-            return f"{self.role.name} already exists ({self.role.get_state_display()}): skipped."
+            role = self.known_role
+            return f"{role.name} already exists ({role.get_state_display()}): skipped."
         return "; ".join(self.changes)
 
 
@@ -310,19 +317,19 @@ def _refuse_unpushable(role, documents, fields=None, *, will_be_stale=False) -> 
 
 
 def _write(accepted: list[ItemResult], user, stale_reason: str) -> None:
-    created = [r.role for r in accepted if r.outcome == Outcome.CREATED]
+    created = [r.known_role for r in accepted if r.outcome == Outcome.CREATED]
     _create_roles(created)
     updated = [r for r in accepted if r.outcome == Outcome.UPDATED and r.field_values]
     for result in updated:
         for name, value in result.field_values.items():
-            setattr(result.role, name, value)
+            setattr(result.known_role, name, value)
     changed_fields = sorted({f for r in updated for f in r.field_values})
     if changed_fields:
-        bulk_update_fields([r.role for r in updated], [*changed_fields, "updated_at"])
+        bulk_update_fields([r.known_role for r in updated], [*changed_fields, "updated_at"])
     documents = []
     for result in accepted:
         for doc in result.new_documents:
-            doc.role = result.role
+            doc.role = result.known_role
             pending = getattr(doc, "_pending_file", None)
             if pending is not None:
                 doc.file.save(doc.name, ContentFile(pending), save=False)
@@ -333,12 +340,12 @@ def _write(accepted: list[ItemResult], user, stale_reason: str) -> None:
     # Changed inputs make a READY role STALE (only if they hash differently from what was
     # assessed); "reassess" makes it STALE whatever changed.
     roles_mark_stale(
-        [r.role for r in existing if r.reassess and r.choice != OnExisting.REASSESS],
+        [r.known_role for r in existing if r.reassess and r.choice != OnExisting.REASSESS],
         reason=stale_reason,
         user=user,
     )
     roles_mark_stale(
-        [r.role for r in existing if r.choice == OnExisting.REASSESS],
+        [r.known_role for r in existing if r.choice == OnExisting.REASSESS],
         reason="A new assessment was asked for",
         user=user,
         force=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
@@ -13,7 +14,7 @@ from onboarding.models.documents import FORMAT_PRIORITY
 
 _SIGNING_SALT = "onboarding.jd-download"
 JD_LINK_MAX_AGE = 6 * 3600  # seconds: long enough for a queue of thousands, then it expires
-_MAGIC = {DocumentFormat.PDF: (b"%PDF",), DocumentFormat.DOCX: (b"PK\x03\x04",)}
+_MAGIC: dict[str, tuple[bytes, ...]] = {DocumentFormat.PDF: (b"%PDF",), DocumentFormat.DOCX: (b"PK\x03\x04",)}
 
 
 def pick_job_description(documents: Iterable[RoleDocument]) -> RoleDocument | None:
@@ -53,9 +54,9 @@ def unreadable_reason(doc: RoleDocument) -> str | None:
     return None
 
 
-def link_payload(doc: RoleDocument) -> dict:
+def link_payload(doc: RoleDocument) -> dict[str, Any]:
     """The part of the link-job-description request that carries the JD."""
-    payload = {
+    payload: dict[str, Any] = {
         "jd_content": None,
         "jd_uri": None,
         "metadata": {"document_name": doc.name, "document_type": doc.doc_type, "format": doc.format},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from django.core.cache import caches
 from django.db.models import Q
@@ -31,7 +32,8 @@ ESTIMATE_CACHE_SECONDS = 10  # every status answer shows the estimate; its query
 def estimated_duration_seconds() -> int:
     """Median push -> READY time of the last 50 READY runs; computed at most every
     ESTIMATE_CACHE_SECONDS per process (an estimate, not the state of any run)."""
-    return caches["status"].get_or_set("estimated-duration", _estimated_duration, ESTIMATE_CACHE_SECONDS)
+    estimate = caches["status"].get_or_set("estimated-duration", _estimated_duration, ESTIMATE_CACHE_SECONDS)
+    return cast(int, estimate)  # the cache holds what _estimated_duration returned
 
 
 def _estimated_duration() -> int:
@@ -39,6 +41,7 @@ def _estimated_duration() -> int:
     spans = sorted(
         (f - q).total_seconds()
         for q, f in runs.order_by("-finished_at").values_list("queued_at", "finished_at")[:50]
+        if f is not None  # never None here (filtered above): this tells mypy so
     )
     return max(1, round(spans[len(spans) // 2])) if spans else DEFAULT_DURATION_SECONDS
 

@@ -83,7 +83,9 @@ def roles_push(
             role.last_run = last_runs.get(role.last_run_id)
         docs = _job_descriptions_by_role(roles)
         linked = _linked_job_descriptions([r.last_run for r in roles if r.last_run])
-        changed, fresh, resumed = [], [], []
+        changed: list[Role] = []
+        fresh: list[Role] = []
+        resumed: list[Role] = []
         with collected_state_logs():
             for role in roles:
                 try:
@@ -178,7 +180,7 @@ def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str) -> 
 def _resumed_runs(roles: list[Role], batch_key: str) -> list[Run]:
     """Reopen each role's last run as its next round: completed steps stay completed, the
     rest start afresh. A batch push makes the run part of that batch."""
-    runs = [role.last_run for role in roles]
+    runs = [role.last_run for role in roles if role.last_run]  # each has one: _can_resume saw it
     Run.objects.filter(pk__in=[r.pk for r in runs]).reopen(batch_key=batch_key)
     for run in runs:
         run.status = RunStatus.QUEUED

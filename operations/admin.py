@@ -140,7 +140,7 @@ class AttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = ["number", "outcome", "http_status", "answer", "started_at", "duration_ms"]
+    fields = ("number", "outcome", "http_status", "answer", "started_at", "duration_ms")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):

@@ -2,7 +2,9 @@
 `ensure_defaults()` (tests, or an admin who deleted them by mistake: `manage.py
 operations_defaults`). Running it twice changes nothing."""
 
-DEFAULT_RULES = [
+from typing import Any
+
+DEFAULT_RULES: list[dict[str, Any]] = [
     dict(
         name="Role ready: tell the pusher",
         event_type="role.ready",

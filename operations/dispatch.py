@@ -22,8 +22,12 @@ def dispatch(events: list[Event]) -> int:
         return 0
     scopes = _owner_scopes({rule.owner_id for _, rule in matches if rule.owner_id})
     matches = [(e, r) for e, r in matches if r.owner_id is None or e.company_id in scopes[r.owner_id]]
-    csms = _csms_by_company({e.company_id for e, r in matches if r.recipients == Recipients.COMPANY_CSMS})
-    counts = batch_counts({e.batch_id for e, _ in matches if e.type == EventType.BATCH_COMPLETED})
+    csms = _csms_by_company(
+        {e.company_id for e, r in matches if r.recipients == Recipients.COMPANY_CSMS and e.company_id}
+    )
+    counts = batch_counts(
+        {e.batch_id for e, _ in matches if e.type == EventType.BATCH_COMPLETED and e.batch_id}
+    )
     deliveries: list[Delivery] = []
     inbox: list[InboxItem] = []
     messages: dict[int, Message] = {}
@@ -69,7 +73,7 @@ def _csms_by_company(company_ids: set[int]) -> dict[int, list]:
 
 def _users(rule: Rule, event: Event, csms: dict[int, list]) -> list:
     if rule.recipients == Recipients.COMPANY_CSMS:
-        return csms.get(event.company_id, [])
+        return csms.get(event.company_id, []) if event.company_id else []
     if rule.recipients == Recipients.PUSHER:
         pusher = _pusher(event)
         return [pusher] if pusher is not None and pusher.is_active else []

@@ -53,8 +53,8 @@ def batch_counts(batch_ids: set[int]) -> dict[int, BatchCounts]:
         else:
             counts[pks[batch_key]].needs_you += 1
     refused = BatchRefusal.objects.filter(batch_id__in=batch_ids).values("batch_id").annotate(n=Count("id"))
-    for row in refused:
-        counts[row["batch_id"]].needs_you += row["n"]
+    for refusal in refused:
+        counts[refusal["batch_id"]].needs_you += refusal["n"]
     return counts
 
 
@@ -71,9 +71,11 @@ class Message:
 
 def message_for(event: Event, counts: dict[int, BatchCounts]) -> Message:
     if event.type == EventType.BATCH_COMPLETED:
-        return _batch_message(event, counts[event.batch_id])
+        assert event.batch is not None, "a batch event names its batch"
+        return _batch_message(event.batch, counts[event.batch.pk])
     role, company = event.role, event.company
-    path = reverse("status-role", args=[role.pk]) if role else ""
+    assert role is not None and company is not None, "a role's event names its role and company"
+    path = reverse("status-role", args=[role.pk])
     if event.type == EventType.SLA_BREACHED:
         subject = f"SLA breached: {role.name} ({company.name}) is not ready in time"
         lines = [f"{role.name} was pushed and is still {event.to_state.lower()}; the target has passed."]
@@ -87,8 +89,7 @@ def message_for(event: Event, counts: dict[int, BatchCounts]) -> Message:
     return Message(subject, "\n".join(lines), path)
 
 
-def _batch_message(event: Event, counts: BatchCounts) -> Message:
-    batch = event.batch
+def _batch_message(batch: Batch, counts: BatchCounts) -> Message:
     who = ", ".join(sorted(counts.companies)) or str(batch)
     path = reverse("status-batch", args=[batch.pk])
     subject = f"{who} batch: {counts.summary()}"

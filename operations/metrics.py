@@ -4,6 +4,7 @@ process answers the same)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,13 +27,13 @@ PUSH_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200]
 WAIT_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600]
 
 
-def histogram_aggregates(field: str, buckets: list[float], scale: float = 1.0) -> dict:
+def histogram_aggregates(field: str, buckets: Sequence[float], scale: float = 1.0) -> dict:
     """Cumulative bucket counts, count and sum of `field` (in seconds * scale) as aggregates."""
     values = {f"le_{i}": Count("pk", filter=Q(**{f"{field}__lte": b * scale})) for i, b in enumerate(buckets)}
     return {**values, "n": Count(field), "total": Sum(field)}
 
 
-def _histogram(name: str, doc: str, buckets: list[float], labels: list[str]) -> tuple:
+def _histogram(name: str, doc: str, buckets: Sequence[float], labels: list[str]) -> tuple:
     family = HistogramMetricFamily(name, doc, labels=labels)
 
     def add(label_values: list[str], row: dict, scale: float = 1.0) -> None:

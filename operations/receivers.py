@@ -90,9 +90,10 @@ def sla_target_seconds(company_ids: set[int]) -> dict[int | None, float]:
 def _start_sla_records(events: list[Event]) -> None:
     """A run's first push starts its SLA clock; a retry of the same run keeps it running."""
     now = timezone.now()
-    targets = sla_target_seconds({e.company_id for e in events})
+    targets = sla_target_seconds({e.company_id for e in events if e.company_id is not None})
     records = []
     for e in events:
+        assert e.run_id and e.role_id and e.company_id, "a queued role's event names its run and role"
         target = targets.get(e.company_id, targets[None])
         records.append(
             SlaRecord(

@@ -20,6 +20,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from onboarding.http import AuthenticatedHttpRequest
+
 from . import services
 from .metrics import PipelineCollector
 from .models import InboxItem
@@ -99,7 +101,7 @@ def _bearer_ok(request: HttpRequest) -> bool:
 
 
 @login_required
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     items = InboxItem.objects.filter(user=request.user).select_related("event")
     show = request.GET.get("show", "unread")
     if show != "all":
@@ -109,7 +111,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def inbox_read(request: HttpRequest, pk: int) -> HttpResponse:
+def inbox_read(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(InboxItem, pk=pk, user=request.user)
     services.inbox_item_mark_read(item=item, user=request.user)
     return redirect(request.POST.get("next") or "operations-inbox")
@@ -117,6 +119,6 @@ def inbox_read(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def inbox_read_all(request: HttpRequest) -> HttpResponse:
+def inbox_read_all(request: AuthenticatedHttpRequest) -> HttpResponse:
     services.inbox_mark_all_read(user=request.user)
     return redirect("operations-inbox")

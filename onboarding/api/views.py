@@ -56,10 +56,10 @@ class PushApi(APIView):
             result = report.results[0]
             if result.error is not None:
                 raise result.error
+            role = result.known_role
             if result.outcome == Outcome.SKIPPED:
-                raise RoleExists(result.role)
-            run = services.role_push(role=result.role, user=request.user, options=options)
-        role = result.role
+                raise RoleExists(role)
+            run = services.role_push(role=role, user=request.user, options=options)
         existing = f" (the existing role: {result.message})" if result.existed else ""
         answer = {
             "workflow_id": run.workflow_id,
@@ -206,7 +206,7 @@ class HistoryApi(APIView):
                 )
             runs = runs.filter(status=wanted.upper())
         paginator = HistoryPagination()
-        page = paginator.paginate_queryset(runs, request, view=self)
+        page = paginator.paginate_queryset(runs, request, view=self) or []  # None only without a page size
         return paginator.get_paginated_response(
             [
                 {

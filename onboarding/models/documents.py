@@ -36,7 +36,7 @@ _FORMAT_BY_SUFFIX = {
     ".txt": DocumentFormat.TEXT,
 }
 # PRODUCT.md: when a role has several JDs, PDF before DOCX before images before others.
-FORMAT_PRIORITY = {DocumentFormat.PDF: 0, DocumentFormat.DOCX: 1, DocumentFormat.IMAGE: 2}
+FORMAT_PRIORITY: dict[str, int] = {DocumentFormat.PDF: 0, DocumentFormat.DOCX: 1, DocumentFormat.IMAGE: 2}
 
 
 def detect_format(name: str) -> str:
@@ -95,14 +95,14 @@ class RoleDocument(models.Model):
             self.name = self._default_name()
 
     def _detected_format(self) -> str:
-        if self.file:
+        if self.file.name:
             return detect_format(self.file.name)
         if self.uri:
             return detect_format(urlparse(self.uri).path)
         return DocumentFormat.TEXT
 
     def _default_name(self) -> str:
-        if self.file:
+        if self.file.name:
             return PurePosixPath(self.file.name).name
         if self.uri:
             return PurePosixPath(urlparse(self.uri).path).name or self.uri

@@ -117,6 +117,9 @@ class RunQuerySet(models.QuerySet):
         return self.update(**fields)
 
 
+RunManager = models.Manager.from_queryset(RunQuerySet)
+
+
 class Run(RunLifecycle, models.Model):
     workflow_id = models.CharField(max_length=64, unique=True, default=new_workflow_id, editable=False)
     trace_id = models.CharField(max_length=32, default=new_trace_id, editable=False)
@@ -154,7 +157,7 @@ class Run(RunLifecycle, models.Model):
     # its role's state): pollers compare it (ETag) instead of re-reading everything.
     version = models.PositiveIntegerField(default=0)
 
-    objects = RunQuerySet.as_manager()
+    objects = RunManager()
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -192,6 +195,8 @@ class RunStep(models.Model):
     error = models.JSONField(null=True, blank=True)
     # What the step produced (company_role_id, jd_id, the assessment): later steps read it.
     output = models.JSONField(default=dict, blank=True)
+    # Not a column: the status page sets it to the step's latest attempt, for its words.
+    last_attempt: RunAttempt | None
 
     class Meta:
         ordering = ["run", "position"]

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 if TYPE_CHECKING:
     from .role import Role
-    from .run import Run, RunAttempt, RunStep
+    from .run import RunAttempt, RunManager, RunStep
 
 CANCELLED = {"error": "CANCELLED", "message": "cancelled", "recoverable": True, "step": None}
 
@@ -38,10 +38,18 @@ def _ms_since(started: datetime, now: datetime) -> int:
 class RunLifecycle:
     """Mixed into Run. Methods named for what happened; each is one short transaction."""
 
-    pk: Any
-    role_id: Any
+    # The fields of Run that these methods use: mypy cannot take a mixin's `self` to be the
+    # class it is mixed into, so they are declared here (Run's own fields win at run time).
+    if TYPE_CHECKING:
+        pk: int
+        role_id: int
+        role: Role
+        round: int
+        status: str
+        started_at: datetime | None
+        objects: RunManager
 
-    def _write_held(self: Run, token: str, **fields: Any) -> None:
+    def _write_held(self, token: str, **fields: Any) -> None:
         changed = (
             type(self)
             .objects.filter(pk=self.pk, lease_owner=token)
@@ -52,7 +60,7 @@ class RunLifecycle:
 
     # --- a runner works on it --------------------------------------------------------
 
-    def start(self: Run, token: str) -> None:
+    def start(self, token: str) -> None:
         """QUEUED -> PROCESSING, and the role with it."""
         from .role import Role, RoleState
 
@@ -66,7 +74,7 @@ class RunLifecycle:
         role.company = self.role.company  # loaded already: no query later, mid-call
         self.status, self.started_at, self.role = "PROCESSING", now, role
 
-    def abandon_open_attempts(self: Run) -> None:
+    def abandon_open_attempts(self) -> None:
         """Attempts a dead worker left open never got an answer: say so (they still count)."""
         from .run import RunAttempt
 
@@ -74,7 +82,7 @@ class RunLifecycle:
             type(self).objects.filter(pk=self.pk).update(version=F("version") + 1)
 
     def begin_attempt(
-        self: Run,
+        self,
         token: str,
         row: RunStep,
         *,
@@ -112,7 +120,7 @@ class RunLifecycle:
             )
 
     def attempt_succeeded(
-        self: Run,
+        self,
         token: str,
         attempt: RunAttempt,
         row: RunStep,
@@ -136,7 +144,7 @@ class RunLifecycle:
             )
 
     def attempt_failed(
-        self: Run,
+        self,
         token: str,
         attempt: RunAttempt,
         row: RunStep,
@@ -163,7 +171,7 @@ class RunLifecycle:
                 next_attempt_at=retry_at,
             )
 
-    def step_completed(self: Run, token: str, row: RunStep) -> None:
+    def step_completed(self, token: str, row: RunStep) -> None:
         now = timezone.now()
         row.status, row.error, row.finished_at = "completed", None, now
         row.duration_ms = _ms_since(row.started_at or now, now)
@@ -173,7 +181,7 @@ class RunLifecycle:
                 status="completed", error=None, finished_at=now, duration_ms=row.duration_ms
             )
 
-    def step_failed(self: Run, token: str, row: RunStep, error: dict) -> None:
+    def step_failed(self, token: str, row: RunStep, error: dict) -> None:
         """A step that failed outside any call (its input is gone, a bug)."""
         now = timezone.now()
         row.status, row.error = "failed", error
@@ -186,13 +194,13 @@ class RunLifecycle:
                 duration_ms=_ms_since(row.started_at or now, now),
             )
 
-    def save_step_output(self: Run, token: str, row: RunStep, **values: Any) -> None:
+    def save_step_output(self, token: str, row: RunStep, **values: Any) -> None:
         row.output = {**row.output, **values}
         with transaction.atomic():
             self._write_held(token)
             type(row).objects.filter(pk=row.pk).update(output=row.output)
 
-    def defer(self: Run, token: str, until: datetime, *, assessment_slot: datetime | None = None) -> None:
+    def defer(self, token: str, until: datetime, *, assessment_slot: datetime | None = None) -> None:
         """Let go of the run until `until`: no thread waits minutes; a runner takes it then."""
         fields: dict[str, Any] = {"next_attempt_at": until}
         if assessment_slot is not None:
@@ -206,7 +214,7 @@ class RunLifecycle:
             raise LeaseLost(self.pk)
 
     def finish(
-        self: Run, token: str, status: str, *, error: dict | None = None, assessment: dict | None = None
+        self, token: str, status: str, *, error: dict | None = None, assessment: dict | None = None
     ) -> None:
         """The run ends READY, DEGRADED or FAILED; the role moves with it and keeps the result."""
         from .role import Role
@@ -226,7 +234,7 @@ class RunLifecycle:
             role.save()
         self.status = status
 
-    def _end(self: Run, token: str, status: str, error: dict | None) -> None:
+    def _end(self, token: str, status: str, error: dict | None) -> None:
         changed = (
             type(self)
             .objects.filter(pk=self.pk, lease_owner=token)
@@ -246,7 +254,7 @@ class RunLifecycle:
 
     # --- a person acts on it ---------------------------------------------------------
 
-    def cancel(self: Run, *, by=None) -> Role:
+    def cancel(self, *, by=None) -> Role:
         """End a queued or running run now: FAILED "cancelled". A runner in the middle of a
         call loses its lease, so whatever that call answers is discarded, and no later step
         starts. The caller holds no lock; this takes the role's."""

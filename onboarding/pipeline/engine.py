@@ -122,8 +122,11 @@ class StepContext:
                 if isinstance(exc, DATABASE_TROUBLE):
                     raise
                 logger.exception("run %s call %s crashed", self.run.workflow_id, call)
-                err = DraupWorldError("INTERNAL_ERROR", f"Unexpected error in {call}: {exc}", retryable=False)
-                self._failed(attempt, call, err, number, limit)
+                crash = DraupWorldError(
+                    "INTERNAL_ERROR", f"Unexpected error in {call}: {exc}", retryable=False
+                )
+                self._failed(attempt, call, crash, number, limit)  # not retryable: raises StepFailed
+                continue
             self._succeeded(attempt, keep(value), wire)
             if self.step.paced and pacing.enabled():
                 pacing.feedback(rate_limited=False)

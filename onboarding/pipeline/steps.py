@@ -38,14 +38,13 @@ def role_setup(ctx: StepContext) -> None:
     role = ctx.role
     api = draup_world.client(use_simulator=ctx.use_simulator)
     if "company_role_id" not in ctx.output:
-        names = {
-            "company_name": role.company.name,
-            "role_name": role.name,
-            "draup_role": role.draup_role_name or role.draup_role_id or None,
-        }
+        company, name = role.company.name, role.name
+        draup_role = role.draup_role_name or role.draup_role_id or None
         ctx.attempt(
             draup_world.CREATE_COMPANY_ROLE,
-            lambda wire: api.create_company_role(wire, **names),
+            lambda wire: api.create_company_role(
+                wire, company_name=company, role_name=name, draup_role=draup_role
+            ),
             keep=lambda company_role_id: {"company_role_id": company_role_id},
         )
     jd = pick_job_description(role.documents.all())

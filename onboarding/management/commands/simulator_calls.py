@@ -22,8 +22,7 @@ class Command(BaseCommand):
         )
         for call in calls.iterator():
             if options["json"]:
-                call["created_at"] = call["created_at"].isoformat()
-                self.stdout.write(json.dumps(call))
+                self.stdout.write(json.dumps({**call, "created_at": call["created_at"].isoformat()}))
             else:
                 self.stdout.write(
                     f"{call['created_at']:%Y-%m-%d %H:%M:%S} {call['endpoint']:<22} "

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 
 from batches.csv_import import import_roles
 from batches.services import batch_push
-from onboarding.admin import RoleAdmin
+from onboarding.admin import RoleAdmin, refusal_as_message
 from onboarding.errors import AppError
 from onboarding.intake import OnExisting
 from onboarding.models import Role
@@ -99,6 +99,7 @@ class BatchingRoleAdmin(RoleAdmin):
         return TemplateResponse(request, "admin/batches/import_csv.html", context)
 
     @admin.action(description="Push to Etter as a batch", permissions=["push"])
+    @refusal_as_message
     def push_as_batch(self, request, queryset):
         batch = batch_push(
             role_ids=list(queryset.values_list("pk", flat=True)),

@@ -180,6 +180,9 @@ PIPELINE_DRAIN_SECONDS = env.float("PIPELINE_DRAIN_SECONDS", default=3600.0)
 # At most this many runs of one company held by workers at once (reference 002 suggests 200);
 # the rest wait in QUEUED, in push order. 0: no limit.
 PIPELINE_COMPANY_CONCURRENCY = env.int("PIPELINE_COMPANY_CONCURRENCY", default=200)
+# Backpressure: a push that would leave more than this many runs QUEUED is refused whole
+# (429 with Retry-After in the API, a message in the admin). 0: no limit.
+PIPELINE_MAX_QUEUED_RUNS = env.int("PIPELINE_MAX_QUEUED_RUNS", default=50_000)
 # Assessments started per minute across all workers (0: no limit). Set it a little below
 # draup-world's own limit; the pace also slows by itself when draup-world answers 429.
 PIPELINE_ASSESSMENTS_PER_MINUTE = env.float("PIPELINE_ASSESSMENTS_PER_MINUTE", default=0)

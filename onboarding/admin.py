@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q
@@ -35,6 +37,20 @@ def state_badge(state: str, label: str) -> str:
         STATE_COLOURS.get(state, "#6b7280"),
         label,
     )
+
+
+def refusal_as_message(action):
+    """An admin action refused whole (a full queue, no permission) says why on the page."""
+
+    @functools.wraps(action)
+    def run(modeladmin, request, queryset):
+        try:
+            return action(modeladmin, request, queryset)
+        except AppError as error:
+            modeladmin.message_user(request, error.message, messages.ERROR)
+            return None
+
+    return run
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -206,11 +222,13 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
         return request.user.has_perm("onboarding.push_role")
 
     @admin.action(description="Push to Etter", permissions=["push"])
+    @refusal_as_message
     def push_to_etter(self, request, queryset):
         report = services.roles_push(role_ids=list(queryset.values_list("pk", flat=True)), user=request.user)
         self._report(request, "Pushed", report)
 
     @admin.action(description="Retry failed pushes", permissions=["push"])
+    @refusal_as_message
     def retry_failed(self, request, queryset):
         failed = queryset.filter(state__in=[RoleState.FAILED, RoleState.DEGRADED])
         skipped = queryset.count() - failed.count()

@@ -7,9 +7,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 
-from onboarding.errors import AlreadyInFlight, AppError, Forbidden, InvalidTransition, ValidationFailed
+from onboarding.errors import (
+    AlreadyInFlight,
+    AppError,
+    Forbidden,
+    InvalidTransition,
+    QueueFull,
+    ValidationFailed,
+)
 from onboarding.jd import pick_job_description, unreadable_reason
 from onboarding.models import DocumentType, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
 from onboarding.models.role import PUSHABLE
@@ -95,6 +103,7 @@ def roles_push(
                 role.apply("enqueue", by=user, reason=reason)
                 changed.append(role)
                 (resumed if resume else fresh).append(role)
+            _check_queue_room(len(fresh) + len(resumed))
             report.runs = _new_runs(fresh, user, options, batch_key) + _resumed_runs(resumed, batch_key)
             bulk_update_fields(
                 changed, ["state", "state_reason", "processing_step", "last_run", "updated_at"]
@@ -102,6 +111,34 @@ def roles_push(
         run_ids = [run.pk for run in report.runs]
         transaction.on_commit(lambda: pipeline_wake(run_ids))
     return report
+
+
+def _check_queue_room(asked: int) -> None:
+    """Backpressure: a push that would take the queue past PIPELINE_MAX_QUEUED_RUNS is refused
+    whole (QueueFull, 429 with Retry-After), instead of queueing without end. The count is one
+    indexed query; two pushes at the same moment may both pass (the limit is a guard, not a
+    reservation)."""
+    limit = settings.PIPELINE_MAX_QUEUED_RUNS
+    if not limit or not asked:
+        return
+    queued = Run.objects.filter(status=RunStatus.QUEUED).count()
+    if queued + asked > limit:
+        raise QueueFull(
+            queued=queued, asked=asked, limit=limit, retry_after=_seconds_until_room(queued + asked - limit)
+        )
+
+
+def _seconds_until_room(excess: int) -> int:
+    """How long until `excess` runs have left the queue, at the rate runs finished lately."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    window = 600
+    finished = Run.objects.filter(finished_at__gte=timezone.now() - timedelta(seconds=window)).count()
+    if not finished:
+        return 60
+    return max(10, min(3600, round(excess * window / finished)))
 
 
 def _linked_job_descriptions(runs: list[Run]) -> dict[int, str]:

@@ -183,6 +183,9 @@ PIPELINE_COMPANY_CONCURRENCY = env.int("PIPELINE_COMPANY_CONCURRENCY", default=2
 # Backpressure: a push that would leave more than this many runs QUEUED is refused whole
 # (429 with Retry-After in the API, a message in the admin). 0: no limit.
 PIPELINE_MAX_QUEUED_RUNS = env.int("PIPELINE_MAX_QUEUED_RUNS", default=50_000)
+# Priority: an urgent push joins the queue as if pushed this much earlier, so it overtakes
+# normal runs pushed within that time but never one that has waited longer (no starvation).
+PIPELINE_URGENT_HEAD_START_SECONDS = env.float("PIPELINE_URGENT_HEAD_START_SECONDS", default=1800.0)
 # Assessments started per minute across all workers (0: no limit). Set it a little below
 # draup-world's own limit; the pace also slows by itself when draup-world answers 429.
 PIPELINE_ASSESSMENTS_PER_MINUTE = env.float("PIPELINE_ASSESSMENTS_PER_MINUTE", default=0)

@@ -43,9 +43,9 @@ def refusal_as_message(action):
     """An admin action refused whole (a full queue, no permission) says why on the page."""
 
     @functools.wraps(action)
-    def run(modeladmin, request, queryset):
+    def run(modeladmin, request, queryset, **options):
         try:
-            return action(modeladmin, request, queryset)
+            return action(modeladmin, request, queryset, **options)
         except AppError as error:
             modeladmin.message_user(request, error.message, messages.ERROR)
             return None

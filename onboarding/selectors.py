@@ -15,7 +15,7 @@ def queue_position(run: Run) -> int | None:
     if run.status != RunStatus.QUEUED:
         return None
     ahead = Run.objects.filter(
-        Q(queued_at__lt=run.queued_at) | Q(queued_at=run.queued_at, pk__lt=run.pk),
+        Q(queue_key__lt=run.queue_key) | Q(queue_key=run.queue_key, pk__lt=run.pk),
         status=RunStatus.QUEUED,
         role__company_id=run.role.company_id,
     ).count()

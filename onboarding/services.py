@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from onboarding.errors import (
     AlreadyInFlight,
@@ -19,8 +21,9 @@ from onboarding.errors import (
     ValidationFailed,
 )
 from onboarding.jd import pick_job_description, unreadable_reason
-from onboarding.models import DocumentType, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
+from onboarding.models import DocumentType, Priority, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
 from onboarding.models.role import PUSHABLE
+from onboarding.models.run import queue_key_for
 from onboarding.pipeline import doorbell
 from onboarding.pipeline.steps import STEPS
 
@@ -104,7 +107,10 @@ def roles_push(
                 changed.append(role)
                 (resumed if resume else fresh).append(role)
             _check_queue_room(len(fresh) + len(resumed))
-            report.runs = _new_runs(fresh, user, options, batch_key) + _resumed_runs(resumed, batch_key)
+            priority = (options or {}).get("priority") or Priority.NORMAL
+            report.runs = _new_runs(fresh, user, options, batch_key, priority) + _resumed_runs(
+                resumed, batch_key, priority
+            )
             bulk_update_fields(
                 changed, ["state", "state_reason", "processing_step", "last_run", "updated_at"]
             )
@@ -130,10 +136,6 @@ def _check_queue_room(asked: int) -> None:
 
 def _seconds_until_room(excess: int) -> int:
     """How long until `excess` runs have left the queue, at the rate runs finished lately."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     window = 600
     finished = Run.objects.filter(finished_at__gte=timezone.now() - timedelta(seconds=window)).count()
     if not finished:
@@ -200,9 +202,20 @@ def _prepare(role: Role, documents: list[RoleDocument], user, reason: str, chang
         role.apply("reopen", by=user, reason="Inputs fixed")
 
 
-def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str) -> list[Run]:
+def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str, priority: str) -> list[Run]:
+    key = queue_key_for(priority, timezone.now())
     runs = Run.objects.bulk_create(
-        [Run(role=role, created_by=user, options=options or {}, batch_key=batch_key) for role in roles]
+        [
+            Run(
+                role=role,
+                created_by=user,
+                options=options or {},
+                batch_key=batch_key,
+                priority=priority,
+                queue_key=key,
+            )
+            for role in roles
+        ]
     )
     RunStep.objects.bulk_create(
         [RunStep(run=run, name=step.name, position=i) for run in runs for i, step in enumerate(STEPS)]
@@ -212,11 +225,11 @@ def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str) -> 
     return runs
 
 
-def _resumed_runs(roles: list[Role], batch_key: str) -> list[Run]:
+def _resumed_runs(roles: list[Role], batch_key: str, priority: str) -> list[Run]:
     """Reopen each role's last run as its next round: completed steps stay completed, the
     rest start afresh. A batch push makes the run part of that batch."""
     runs = [role.last_run for role in roles]
-    Run.objects.filter(pk__in=[r.pk for r in runs]).reopen(batch_key=batch_key)
+    Run.objects.filter(pk__in=[r.pk for r in runs]).reopen(batch_key=batch_key, priority=priority)
     for run in runs:
         run.status = RunStatus.QUEUED
     return runs

@@ -193,6 +193,8 @@ PIPELINE_ASSESSMENTS_PER_MINUTE = env.float("PIPELINE_ASSESSMENTS_PER_MINUTE", d
 PIPELINE_PACE_MAX_WAIT_SECONDS = env.float("PIPELINE_PACE_MAX_WAIT_SECONDS", default=60.0)
 # CSV imports larger than this are refused whole: split the file.
 CSV_MAX_ROWS = env.int("CSV_MAX_ROWS", default=5000)
+# How long a customer report link (a signed token) stays valid.
+CUSTOMER_REPORT_LINK_DAYS = env.int("CUSTOMER_REPORT_LINK_DAYS", default=14)
 # The CSV import's files: the CSV itself, and the zip of JD files (each JD inside it is held to
 # JD_MAX_UPLOAD_BYTES, and never unpacked past it).
 CSV_MAX_BYTES = env.int("CSV_MAX_BYTES", default=20 * 1024 * 1024)

@@ -22,6 +22,7 @@ from onboarding.errors import (
 )
 from onboarding.jd import pick_job_description, unreadable_reason
 from onboarding.models import DocumentType, Priority, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
+from onboarding.models.inputs import changes_by_role, stored_inputs_hash
 from onboarding.models.role import PUSHABLE
 from onboarding.models.run import queue_key_for
 from onboarding.pipeline import doorbell
@@ -299,20 +300,43 @@ def pipeline_wake(run_ids: list[int]) -> None:
 
 
 def roles_mark_stale(roles: list[Role], *, reason: str, user=None, force: bool = False) -> list[Role]:
-    """READY roles whose inputs changed need a new assessment: READY -> STALE, in bulk.
-    `force`: a new assessment is asked for whatever changed. Returns the roles that changed."""
+    """READY roles whose inputs (JD content, Draup mapping) now hash differently from those
+    their last assessment recorded need a new one: READY -> STALE, in bulk, in a constant
+    number of queries. Saving without changing anything leaves a role READY. `force` marks
+    every READY role given (a re-run asked for). Returns the roles that changed."""
     ready = [r for r in roles if r.state == S.READY]
+    changed = {} if force else changes_by_role(ready)
+    if not force:
+        ready = [r for r in ready if changed[r.pk]]
     with collected_state_logs():
         for role in ready:
-            role.apply("mark_stale", by=user, reason=reason)
+            what = changed.get(role.pk)
+            role.apply("mark_stale", by=user, reason=f"{reason} ({', '.join(what)})" if what else reason)
     bulk_update_fields(ready, ["state", "state_reason"])
     # Their last run's status now reads "stale": pollers holding its old version must see that.
     Run.objects.filter(pk__in=[r.last_run_id for r in ready if r.last_run_id]).touch()
     return ready
 
 
-def role_inputs_changed(*, role: Role, user=None, what: str) -> bool:
-    """A READY role whose JD or mapping changed (in the admin) needs a new assessment."""
+def role_inputs_saved(*, role: Role, user=None, reason: str, before_hash: str | None = None) -> bool:
+    """A role's inputs were saved (in the admin): STALE if they differ from the assessed ones.
+    A role assessed before inputs were recorded has nothing to compare with: then it goes
+    STALE only when this save changed its stored inputs (`before_hash`, taken before it)."""
     with transaction.atomic():
         locked = Role.objects.select_for_update().get(pk=role.pk)
-        return bool(roles_mark_stale([locked], reason=f"{what} changed after the assessment", user=user))
+        unrecorded = not locked.assessed_inputs_hash
+        if unrecorded and before_hash is not None and before_hash == stored_inputs_hash(locked.pk):
+            return False
+        return bool(roles_mark_stale([locked], reason=reason, user=user))
+
+
+def companies_reassess_stale(*, company_ids: Iterable[int], user=None) -> PushReport:
+    """Push every STALE role of these companies (only those the user may see) for a new
+    assessment, in one bulk push."""
+    check_push_permission(user)
+    stale = Role.objects.filter(company__in=list(company_ids), state=S.STALE)
+    if user is not None:
+        stale = stale.visible_to(user)
+    return roles_push(
+        role_ids=list(stale.values_list("pk", flat=True)), user=user, reason="Re-assess all stale"
+    )

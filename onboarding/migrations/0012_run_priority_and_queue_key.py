@@ -13,7 +13,7 @@ def queue_keys_from_push_times(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('onboarding', '0010_role_name_unique_ignoring_case'),
+        ('onboarding', '0011_assessed_inputs'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -23,6 +23,7 @@ from batches.models import Batch, BatchSource
 from batches.services import batch_push
 from onboarding.errors import AppError, ValidationFailed
 from onboarding.intake import DocumentItem, ItemResult, OnExisting, Outcome, RoleItem, intake
+from onboarding.models import Priority
 from onboarding.names import too_big
 
 HEADER = ["company", "role_name", "draup_role", "occupation", "job_family", "jd"]
@@ -72,6 +73,7 @@ def import_roles(
     user=None,
     name: str = "CSV import",
     on_existing: str = OnExisting.UPDATE,
+    priority: str = Priority.NORMAL,
 ) -> ImportReport:
     """Check every row; unless `dry_run`, write the rows that pass in one transaction (and push
     them as a batch when `push`). A file-level problem refuses the whole file. `user` None is
@@ -106,6 +108,7 @@ def import_roles(
                 source=BatchSource.CSV,
                 name=name,
                 refusals=refused,
+                options={"priority": priority},
             )
     return result
 

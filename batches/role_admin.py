@@ -14,10 +14,10 @@ from django.utils.html import format_html
 
 from batches.csv_import import import_roles
 from batches.services import batch_push
-from onboarding.admin import RoleAdmin
+from onboarding.admin import RoleAdmin, refusal_as_message
 from onboarding.errors import AppError
 from onboarding.intake import OnExisting
-from onboarding.models import Role
+from onboarding.models import Priority, Role
 from onboarding.names import too_big
 
 
@@ -38,6 +38,9 @@ class CsvImportForm(forms.Form):
         help_text="Roles match ignoring case and extra spaces. A row's on_existing column wins.",
     )
     push = forms.BooleanField(label="Push the imported roles as a batch", required=False)
+    urgent = forms.BooleanField(
+        label="Urgent", required=False, help_text="Claimed ahead of normal pushes of the last 30 minutes."
+    )
 
     def clean_csv_file(self):
         return _within(self.cleaned_data["csv_file"], settings.CSV_MAX_BYTES)
@@ -54,7 +57,7 @@ def _within(upload, limit: int):
 
 
 class BatchingRoleAdmin(RoleAdmin):
-    actions = ["push_to_etter", "push_as_batch", "retry_failed", "cancel_push"]
+    actions = ["push_to_etter", "push_as_batch", "push_as_urgent_batch", "retry_failed", "cancel_push"]
     change_list_template = "admin/batches/role_change_list.html"
 
     def get_urls(self):
@@ -85,6 +88,7 @@ class BatchingRoleAdmin(RoleAdmin):
                     user=request.user,
                     name=f"CSV {form.cleaned_data['csv_file'].name}",
                     on_existing=form.cleaned_data["on_existing"] or OnExisting.UPDATE,
+                    priority=Priority.URGENT if form.cleaned_data["urgent"] else Priority.NORMAL,
                 )
             except AppError as err:
                 error = err.message
@@ -99,11 +103,14 @@ class BatchingRoleAdmin(RoleAdmin):
         return TemplateResponse(request, "admin/batches/import_csv.html", context)
 
     @admin.action(description="Push to Etter as a batch", permissions=["push"])
-    def push_as_batch(self, request, queryset):
+    @refusal_as_message
+    def push_as_batch(self, request, queryset, priority: str = Priority.NORMAL):
+        urgent = " (urgent)" if priority == Priority.URGENT else ""
         batch = batch_push(
             role_ids=list(queryset.values_list("pk", flat=True)),
             user=request.user,
-            name=f"{queryset.count()} roles from the admin",
+            name=f"{queryset.count()} roles from the admin{urgent}",
+            options={"priority": priority},
         )
         refused = batch.refusals.count()
         self.message_user(
@@ -118,6 +125,12 @@ class BatchingRoleAdmin(RoleAdmin):
         )
         # Land on the batch's status page, where its progress shows live.
         return HttpResponseRedirect(batch.get_absolute_url())
+
+    @admin.action(
+        description="Push to Etter as an urgent batch (ahead of recent normal pushes)", permissions=["push"]
+    )
+    def push_as_urgent_batch(self, request, queryset):
+        return self.push_as_batch(request, queryset, priority=Priority.URGENT)
 
 
 admin.site.unregister(Role)

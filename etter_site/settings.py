@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "onboarding",
     "batches",
 ]
@@ -179,6 +180,12 @@ PIPELINE_DRAIN_SECONDS = env.float("PIPELINE_DRAIN_SECONDS", default=3600.0)
 # At most this many runs of one company held by workers at once (reference 002 suggests 200);
 # the rest wait in QUEUED, in push order. 0: no limit.
 PIPELINE_COMPANY_CONCURRENCY = env.int("PIPELINE_COMPANY_CONCURRENCY", default=200)
+# Backpressure: a push that would leave more than this many runs QUEUED is refused whole
+# (429 with Retry-After in the API, a message in the admin). 0: no limit.
+PIPELINE_MAX_QUEUED_RUNS = env.int("PIPELINE_MAX_QUEUED_RUNS", default=50_000)
+# Priority: an urgent push joins the queue as if pushed this much earlier, so it overtakes
+# normal runs pushed within that time but never one that has waited longer (no starvation).
+PIPELINE_URGENT_HEAD_START_SECONDS = env.float("PIPELINE_URGENT_HEAD_START_SECONDS", default=1800.0)
 # Assessments started per minute across all workers (0: no limit). Set it a little below
 # draup-world's own limit; the pace also slows by itself when draup-world answers 429.
 PIPELINE_ASSESSMENTS_PER_MINUTE = env.float("PIPELINE_ASSESSMENTS_PER_MINUTE", default=0)
@@ -186,6 +193,8 @@ PIPELINE_ASSESSMENTS_PER_MINUTE = env.float("PIPELINE_ASSESSMENTS_PER_MINUTE", d
 PIPELINE_PACE_MAX_WAIT_SECONDS = env.float("PIPELINE_PACE_MAX_WAIT_SECONDS", default=60.0)
 # CSV imports larger than this are refused whole: split the file.
 CSV_MAX_ROWS = env.int("CSV_MAX_ROWS", default=5000)
+# How long a customer report link (a signed token) stays valid.
+CUSTOMER_REPORT_LINK_DAYS = env.int("CUSTOMER_REPORT_LINK_DAYS", default=14)
 # The CSV import's files: the CSV itself, and the zip of JD files (each JD inside it is held to
 # JD_MAX_UPLOAD_BYTES, and never unpacked past it).
 CSV_MAX_BYTES = env.int("CSV_MAX_BYTES", default=20 * 1024 * 1024)
@@ -260,6 +269,10 @@ SPECTACULAR_SETTINGS = {
     "'Authorization: Token <key>' (manage.py drf_create_token USER) or an admin session.",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

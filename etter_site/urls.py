@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from onboarding import simulator, views
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/pipeline/", include("batches.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("documents/<str:token>/", views.document_download, name="onboarding-document-download"),
     re_path(
         r"^simulator/api/automated_workflows/(?P<path>[a-z-]+)$",

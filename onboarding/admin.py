@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
@@ -15,9 +18,9 @@ from django_fsm_log.admin import StateLogInline
 from onboarding import services
 from onboarding.errors import AppError
 from onboarding.explain import STATE_COLOURS
+from onboarding.input_changes import changes_since_assessment
 from onboarding.models import (
     Company,
-    DocumentType,
     PipelineRunner,
     Role,
     RoleDocument,
@@ -28,6 +31,7 @@ from onboarding.models import (
     SimulatorCall,
     SimulatorFault,
 )
+from onboarding.models.inputs import stored_inputs_hash
 
 
 def state_badge(state: str, label: str) -> str:
@@ -36,6 +40,20 @@ def state_badge(state: str, label: str) -> str:
         STATE_COLOURS.get(state, "#6b7280"),
         label,
     )
+
+
+def refusal_as_message(action):
+    """An admin action refused whole (a full queue, no permission) says why on the page."""
+
+    @functools.wraps(action)
+    def run(modeladmin, request, queryset, **options):
+        try:
+            return action(modeladmin, request, queryset, **options)
+        except AppError as error:
+            modeladmin.message_user(request, error.message, messages.ERROR)
+            return None
+
+    return run
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -56,11 +74,24 @@ class CompanyAdmin(admin.ModelAdmin):
     list_display = ["name", "role_count", "ready_count"]
     search_fields = ["name"]
     filter_horizontal = ["csms"]
+    actions = ["reassess_stale"]
 
     def get_queryset(self, request):
         return Company.objects.visible_to(request.user).annotate(
             _roles=Count("roles"), _ready=Count("roles", filter=Q(roles__state=RoleState.READY))
         )
+
+    def has_push_permission(self, request):
+        return request.user.has_perm("onboarding.push_role")
+
+    @admin.action(description="Re-assess all stale roles", permissions=["push"])
+    def reassess_stale(self, request, queryset):
+        report = services.companies_reassess_stale(
+            company_ids=list(queryset.values_list("pk", flat=True)), user=request.user
+        )
+        self.message_user(request, f"Queued {len(report.runs)} stale roles for a new assessment.")
+        for reason, count in report.refusal_summary().items():
+            self.message_user(request, f"Refused {count}: {reason}", messages.ERROR)
 
     @admin.display(description="roles", ordering="_roles")
     def role_count(self, obj):
@@ -117,6 +148,7 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
         "ready_at",
         "created_at",
         "updated_at",
+        "changes_since_assessment",
     ]
     fieldsets = [
         (
@@ -136,6 +168,7 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
                     "ready_at",
                     "created_at",
                     "updated_at",
+                    "changes_since_assessment",
                 ]
             },
         ),
@@ -187,21 +220,29 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
             self.message_user(request, error.message, messages.ERROR)
         return HttpResponseRedirect(request.path)
 
-    # --- a READY role whose inputs change becomes STALE -------------------------------
+    # --- a READY role becomes STALE only when its inputs really changed ----------------
+    # Decided after the role and its documents are saved (save_related), by comparing hashes
+    # of the inputs with those of the last assessment (onboarding/models/inputs.py): a Save
+    # that changes nothing (a browser posts the JD back with CRLF) leaves the role READY.
 
     def save_model(self, request, obj, form, change):
+        obj._inputs_before = stored_inputs_hash(obj.pk) if change else None
         super().save_model(request, obj, form, change)
-        mapping = {"draup_role_id", "draup_role_name"} & set(form.changed_data)
-        if change and mapping:
-            services.role_inputs_changed(role=obj, user=request.user, what="The Draup mapping")
 
-    def save_formset(self, request, form, formset, change):
-        super().save_formset(request, form, formset, change)
-        if formset.model is RoleDocument and change and _jd_changed(formset):
-            if services.role_inputs_changed(
-                role=form.instance, user=request.user, what="The job description"
-            ):
-                form.instance.refresh_from_db()
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        role = form.instance
+        if change and services.role_inputs_saved(
+            role=role, user=request.user, reason="Changed in the admin", before_hash=role._inputs_before
+        ):
+            role.refresh_from_db()
+
+    @admin.display(description="changes since the assessment")
+    def changes_since_assessment(self, obj):
+        changes = changes_since_assessment(obj) if obj.pk and obj.state == RoleState.STALE else None
+        if changes is None:
+            return "-"
+        return render_to_string("status/role_changes.html", {"changes": changes})
 
     # --- list actions -------------------------------------------------------------------
 
@@ -209,11 +250,13 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
         return request.user.has_perm("onboarding.push_role")
 
     @admin.action(description="Push to Etter", permissions=["push"])
+    @refusal_as_message
     def push_to_etter(self, request, queryset):
         report = services.roles_push(role_ids=list(queryset.values_list("pk", flat=True)), user=request.user)
         self._report(request, "Pushed", report)
 
     @admin.action(description="Retry failed pushes", permissions=["push"])
+    @refusal_as_message
     def retry_failed(self, request, queryset):
         failed = queryset.filter(state__in=[RoleState.FAILED, RoleState.DEGRADED])
         skipped = queryset.count() - failed.count()
@@ -249,11 +292,6 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"Refused {count}: {reason}", messages.ERROR)
         if not report.runs and not report.refused:
             self.message_user(request, "Nothing to do: no role in the selection could go.", messages.WARNING)
-
-
-def _jd_changed(formset) -> bool:
-    touched = [f.instance for f in formset.forms if f.has_changed()] + formset.deleted_objects
-    return any(d.doc_type == DocumentType.JOB_DESCRIPTION for d in touched)
 
 
 class RunStepInline(ReadOnlyInline):

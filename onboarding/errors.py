@@ -79,3 +79,19 @@ class RoleExists(AppError):
             recoverable=False,
             role_id=str(role.pk),
         )
+
+
+class QueueFull(AppError):
+    """The push would take the queue past PIPELINE_MAX_QUEUED_RUNS: come back later."""
+
+    status = 429
+
+    def __init__(self, *, queued: int, asked: int, limit: int, retry_after: int):
+        super().__init__(
+            "QUEUE_FULL",
+            f"The pipeline's queue is full: {queued:,} runs wait and this push adds {asked:,}, past the "
+            f"limit of {limit:,}. Nothing was queued; try again in {retry_after} s, or push fewer roles.",
+            recoverable=True,
+            retry_after=retry_after,
+        )
+        self.headers = {"Retry-After": str(retry_after)}

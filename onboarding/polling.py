@@ -99,7 +99,7 @@ def place_in_queue(run_id: int, status: str, company_id: int) -> int | None:
         read_at = time.monotonic()
         queued = (
             Run.objects.filter(status=RunStatus.QUEUED, role__company_id=company_id)
-            .order_by("queued_at", "pk")
+            .order_by("queue_key", "pk")
             .values_list("pk", flat=True)
         )
         order = {pk: place for place, pk in enumerate(queued, start=1)}

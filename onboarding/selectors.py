@@ -16,7 +16,7 @@ def queue_position(run: Run) -> int | None:
     if run.status != RunStatus.QUEUED:
         return None
     ahead = Run.objects.filter(
-        Q(queued_at__lt=run.queued_at) | Q(queued_at=run.queued_at, pk__lt=run.pk),
+        Q(queue_key__lt=run.queue_key) | Q(queue_key=run.queue_key, pk__lt=run.pk),
         status=RunStatus.QUEUED,
         role__company_id=run.role.company_id,
     ).count()
@@ -247,3 +247,61 @@ def company_rollup(company) -> dict:
     from onboarding.models import Role
 
     return Role.objects.filter(company=company).aggregate(**rollup_annotations())
+
+
+RECENT_WINDOW_SECONDS = 600  # the completion rate behind an estimate of the time left
+
+
+def pipeline_summary(runs, roles) -> dict:
+    """Where some work stands, for an operator: roles by state, runs in flight, failures by
+    reason and who must act, and the time left at the recent completion rate. Five queries,
+    whatever the size."""
+    from datetime import timedelta
+
+    from django.db.models import Count
+    from django.db.models.fields.json import KT
+    from django.utils import timezone
+
+    from onboarding.explain import fix_for
+
+    now = timezone.now()
+    role_counts = roles.aggregate(**rollup_annotations())
+    run_counts = runs.aggregate(
+        queued=Count("pk", filter=Q(status=RunStatus.QUEUED)),
+        processing=Count("pk", filter=Q(status=RunStatus.PROCESSING)),
+        waiting_retry=Count("pk", filter=Q(status=RunStatus.PROCESSING, next_attempt_at__isnull=False)),
+        recent=Count("pk", filter=Q(finished_at__gte=now - timedelta(seconds=RECENT_WINDOW_SECONDS))),
+    )
+    in_flight = run_counts["queued"] + run_counts["processing"]
+    codes = (
+        runs.filter(status__in=[RunStatus.FAILED, RunStatus.DEGRADED])
+        .annotate(code=KT("error__error"))
+        .values("code")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "code")
+    )
+    failures = []
+    for row in codes:
+        fix = fix_for({"error": row["code"] or ""})
+        failures.append(
+            {
+                "code": row["code"] or "UNKNOWN",
+                "count": row["n"],
+                "reason": fix.title,
+                "who": fix.who,
+                "fix": fix.action,
+            }
+        )
+    rate = run_counts["recent"] / RECENT_WINDOW_SECONDS
+    return {
+        "roles": role_counts,
+        "runs": {
+            "in_flight": in_flight,
+            "queued": run_counts["queued"],
+            "processing": run_counts["processing"],
+            "waiting_retry": run_counts["waiting_retry"],
+            "finished_last_10_minutes": run_counts["recent"],
+        },
+        "failures": failures,
+        "eta_seconds": (round(in_flight / rate) if rate else None) if in_flight else 0,
+    }

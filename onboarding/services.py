@@ -6,13 +6,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from onboarding.errors import AlreadyInFlight, AppError, Forbidden, InvalidTransition, ValidationFailed
+from onboarding.errors import (
+    AlreadyInFlight,
+    AppError,
+    Forbidden,
+    InvalidTransition,
+    QueueFull,
+    ValidationFailed,
+)
 from onboarding.jd import pick_job_description, unreadable_reason
-from onboarding.models import DocumentType, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
+from onboarding.models import DocumentType, Priority, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
+from onboarding.models.inputs import changes_by_role, stored_inputs_hash
 from onboarding.models.role import PUSHABLE
+from onboarding.models.run import queue_key_for
 from onboarding.pipeline import doorbell
 from onboarding.pipeline.steps import STEPS
 
@@ -97,13 +109,41 @@ def roles_push(
                 role.apply("enqueue", by=user, reason=reason)
                 changed.append(role)
                 (resumed if resume else fresh).append(role)
-            report.runs = _new_runs(fresh, user, options, batch_key) + _resumed_runs(resumed, batch_key)
+            _check_queue_room(len(fresh) + len(resumed))
+            priority = (options or {}).get("priority") or Priority.NORMAL
+            report.runs = _new_runs(fresh, user, options, batch_key, priority) + _resumed_runs(
+                resumed, batch_key, priority
+            )
             bulk_update_fields(
                 changed, ["state", "state_reason", "processing_step", "last_run", "updated_at"]
             )
         run_ids = [run.pk for run in report.runs]
         transaction.on_commit(lambda: pipeline_wake(run_ids))
     return report
+
+
+def _check_queue_room(asked: int) -> None:
+    """Backpressure: a push that would take the queue past PIPELINE_MAX_QUEUED_RUNS is refused
+    whole (QueueFull, 429 with Retry-After), instead of queueing without end. The count is one
+    indexed query; two pushes at the same moment may both pass (the limit is a guard, not a
+    reservation)."""
+    limit = settings.PIPELINE_MAX_QUEUED_RUNS
+    if not limit or not asked:
+        return
+    queued = Run.objects.filter(status=RunStatus.QUEUED).count()
+    if queued + asked > limit:
+        raise QueueFull(
+            queued=queued, asked=asked, limit=limit, retry_after=_seconds_until_room(queued + asked - limit)
+        )
+
+
+def _seconds_until_room(excess: int) -> int:
+    """How long until `excess` runs have left the queue, at the rate runs finished lately."""
+    window = 600
+    finished = Run.objects.filter(finished_at__gte=timezone.now() - timedelta(seconds=window)).count()
+    if not finished:
+        return 60
+    return max(10, min(3600, round(excess * window / finished)))
 
 
 def _linked_job_descriptions(runs: list[Run]) -> dict[int, str]:
@@ -165,9 +205,20 @@ def _prepare(role: Role, documents: list[RoleDocument], user, reason: str, chang
         role.apply("reopen", by=user, reason="Inputs fixed")
 
 
-def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str) -> list[Run]:
+def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str, priority: str) -> list[Run]:
+    key = queue_key_for(priority, timezone.now())
     runs = Run.objects.bulk_create(
-        [Run(role=role, created_by=user, options=options or {}, batch_key=batch_key) for role in roles]
+        [
+            Run(
+                role=role,
+                created_by=user,
+                options=options or {},
+                batch_key=batch_key,
+                priority=priority,
+                queue_key=key,
+            )
+            for role in roles
+        ]
     )
     RunStep.objects.bulk_create(
         [RunStep(run=run, name=step.name, position=i) for run in runs for i, step in enumerate(STEPS)]
@@ -177,11 +228,11 @@ def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str) -> 
     return runs
 
 
-def _resumed_runs(roles: list[Role], batch_key: str) -> list[Run]:
+def _resumed_runs(roles: list[Role], batch_key: str, priority: str) -> list[Run]:
     """Reopen each role's last run as its next round: completed steps stay completed, the
     rest start afresh. A batch push makes the run part of that batch."""
     runs = [role.last_run for role in roles if role.last_run]  # each has one: _can_resume saw it
-    Run.objects.filter(pk__in=[r.pk for r in runs]).reopen(batch_key=batch_key)
+    Run.objects.filter(pk__in=[r.pk for r in runs]).reopen(batch_key=batch_key, priority=priority)
     for run in runs:
         run.status = RunStatus.QUEUED
     return runs
@@ -251,20 +302,43 @@ def pipeline_wake(run_ids: list[int]) -> None:
 
 
 def roles_mark_stale(roles: list[Role], *, reason: str, user=None, force: bool = False) -> list[Role]:
-    """READY roles whose inputs changed need a new assessment: READY -> STALE, in bulk.
-    `force`: a new assessment is asked for whatever changed. Returns the roles that changed."""
+    """READY roles whose inputs (JD content, Draup mapping) now hash differently from those
+    their last assessment recorded need a new one: READY -> STALE, in bulk, in a constant
+    number of queries. Saving without changing anything leaves a role READY. `force` marks
+    every READY role given (a re-run asked for). Returns the roles that changed."""
     ready = [r for r in roles if r.state == S.READY]
+    changed = {} if force else changes_by_role(ready)
+    if not force:
+        ready = [r for r in ready if changed[r.pk]]
     with collected_state_logs():
         for role in ready:
-            role.apply("mark_stale", by=user, reason=reason)
+            what = changed.get(role.pk)
+            role.apply("mark_stale", by=user, reason=f"{reason} ({', '.join(what)})" if what else reason)
     bulk_update_fields(ready, ["state", "state_reason"])
     # Their last run's status now reads "stale": pollers holding its old version must see that.
     Run.objects.filter(pk__in=[r.last_run_id for r in ready if r.last_run_id]).touch()
     return ready
 
 
-def role_inputs_changed(*, role: Role, user=None, what: str) -> bool:
-    """A READY role whose JD or mapping changed (in the admin) needs a new assessment."""
+def role_inputs_saved(*, role: Role, user=None, reason: str, before_hash: str | None = None) -> bool:
+    """A role's inputs were saved (in the admin): STALE if they differ from the assessed ones.
+    A role assessed before inputs were recorded has nothing to compare with: then it goes
+    STALE only when this save changed its stored inputs (`before_hash`, taken before it)."""
     with transaction.atomic():
         locked = Role.objects.select_for_update().get(pk=role.pk)
-        return bool(roles_mark_stale([locked], reason=f"{what} changed after the assessment", user=user))
+        unrecorded = not locked.assessed_inputs_hash
+        if unrecorded and before_hash is not None and before_hash == stored_inputs_hash(locked.pk):
+            return False
+        return bool(roles_mark_stale([locked], reason=reason, user=user))
+
+
+def companies_reassess_stale(*, company_ids: Iterable[int], user=None) -> PushReport:
+    """Push every STALE role of these companies (only those the user may see) for a new
+    assessment, in one bulk push."""
+    check_push_permission(user)
+    stale = Role.objects.filter(company__in=list(company_ids), state=S.STALE)
+    if user is not None:
+        stale = stale.visible_to(user)
+    return roles_push(
+        role_ids=list(stale.values_list("pk", flat=True)), user=user, reason="Re-assess all stale"
+    )

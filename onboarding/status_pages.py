@@ -20,6 +20,7 @@ from django_fsm_log.models import StateLog
 from onboarding import services
 from onboarding.errors import AppError
 from onboarding.explain import STATE_TEXT, fix_for
+from onboarding.input_changes import InputChanges, changes_since_assessment
 from onboarding.models import Company, Role, RoleState
 from onboarding.polling import digest, place_in_queue
 from onboarding.selectors import companies_with_rollup, company_rollup
@@ -64,8 +65,12 @@ def _role_context(request: HttpRequest, role: Role) -> dict:
     done = sum(s.status == "completed" for s in steps)
     tasks = sorted((role.assessment or {}).get("tasks") or [], key=lambda t: -t.get("automation_score", 0))
     can_push = request.user.has_perm("onboarding.push_role")
+    changes = _changes(role)
     return {
         "role": role,
+        "changes": changes,
+        # A STALE role keeps its last assessment on show, marked out of date.
+        "assessment_current": role.state in (RoleState.READY, RoleState.DEGRADED) and not changes,
         "run": run,
         "steps": steps,
         "attempts": attempts,
@@ -83,6 +88,17 @@ def _role_context(request: HttpRequest, role: Role) -> dict:
         "can_retry": can_push and role.state in (RoleState.FAILED, RoleState.DEGRADED),
         "can_cancel": can_push and role.in_flight,
     }
+
+
+def _changes(role: Role) -> InputChanges | None:
+    """What changed since the last assessment: always for a STALE role, for a DEGRADED one
+    only when something did."""
+    if role.state not in (RoleState.STALE, RoleState.DEGRADED):
+        return None
+    changes = changes_since_assessment(role)
+    if changes and role.state == RoleState.DEGRADED and not changes.anything:
+        return None
+    return changes
 
 
 @login_required
@@ -162,10 +178,26 @@ def company_page(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "company": company,
             "rollup": company_rollup(company),
+            "can_push": request.user.has_perm("onboarding.push_role"),
             "attention": attention,
             "panels": _panels("company", request, company=company),
         },
     )
+
+
+@login_required
+@require_POST
+def company_reassess_stale(request: HttpRequest, pk: int) -> HttpResponse:
+    company = _company(request, pk)
+    try:
+        report = services.companies_reassess_stale(company_ids=[company.pk], user=request.user)
+    except AppError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Queued {len(report.runs)} stale roles for a new assessment.")
+        if report.refused:
+            messages.error(request, f"{len(report.refused)} could not go: see each role's page.")
+    return redirect("status-company", pk=company.pk)
 
 
 class _Echo:

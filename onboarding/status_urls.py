@@ -1,5 +1,6 @@
 from django.urls import path
 
+from onboarding import report_views
 from onboarding import status_pages as pages
 
 urlpatterns = [
@@ -8,5 +9,14 @@ urlpatterns = [
     path("roles/<int:pk>/live/", pages.role_live, name="status-role-live"),
     path("roles/<int:pk>/<str:action>/", pages.role_action, name="status-role-action"),
     path("companies/<int:pk>/", pages.company_page, name="status-company"),
+    path(
+        "companies/<int:pk>/reassess-stale/",
+        pages.company_reassess_stale,
+        name="status-company-reassess-stale",
+    ),
     path("companies/<int:pk>/roles.csv", pages.company_csv, name="status-company-csv"),
+    path("companies/<int:pk>/report.pdf", report_views.report_download, name="status-company-report"),
+    path("companies/<int:pk>/share/", report_views.report_share, name="status-company-share"),
+    path("shared/<str:token>/", report_views.shared_report, name="customer-report"),
+    path("shared/<str:token>/report.pdf", report_views.shared_report_pdf, name="customer-report-pdf"),
 ]

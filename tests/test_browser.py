@@ -108,3 +108,30 @@ def test_a_batch_pages_progress_bar_moves_without_reloading(page, live_server, c
     page.wait_for_function("() => Number(document.querySelector('progress').value) === 100", timeout=60_000)
     assert page.evaluate("window.notReloaded") is True
     page.screenshot(path=str(ARTIFACTS / "batch-done.png"), full_page=True)
+
+
+def test_a_real_browser_save_leaves_a_ready_role_ready_and_a_jd_edit_shows_its_diff(page, live_server):
+    from tests.test_staleness import assessed_role
+
+    role = assessed_role(name="Claims Adjuster", draup_role_name="Claims Specialist")
+    edit = f"{live_server.url}/admin/onboarding/role/{role.pk}/change/"
+    page.goto(edit)
+    page.click("input[name=_save]")  # nothing changed; the browser posts the JD back with CRLF
+    page.wait_for_selector("text=was changed successfully")
+    assert Role.objects.get(pk=role.pk).state == "READY"
+    page.goto(edit)
+    jd = page.locator("textarea[name='documents-0-content']")
+    jd.fill(jd.input_value() + "\n- Writes <b>reports</b>")
+    page.fill("input[name=draup_role_name]", "Claims Manager")
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=was changed successfully")
+    assert Role.objects.get(pk=role.pk).state == "STALE"
+    page.goto(f"{live_server.url}/status/roles/{role.pk}/")
+    assert page.locator(".diff-add", has_text="+- Writes <b>reports</b>").is_visible()  # as text
+    assert page.locator("ins", has_text="Claims Manager").is_visible()
+    assert page.locator("text=out of date").is_visible()
+    assert page.locator("text=Review claim files").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "role-stale-changes.png"), full_page=True)
+    page.goto(edit)
+    assert page.locator(".input-changes ins", has_text="Claims Manager").is_visible()
+    page.locator(".input-changes").screenshot(path=str(ARTIFACTS / "admin-role-stale-changes.png"))

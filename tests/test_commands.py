@@ -61,7 +61,10 @@ def test_retry_failed_dry_run_counts_and_changes_nothing():
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--company", "Nobody Inc."], "No company named"), (["--since", "yesterday"], "--since takes a date")],
+    [
+        (["--company", "Nobody Inc."], "No company named"),
+        (["--since", "yesterday"], "'yesterday' is not a date"),
+    ],
 )
 def test_retry_failed_refuses_bad_arguments(args, message):
     with pytest.raises(CommandError, match=message):

@@ -21,7 +21,7 @@ _CODES = {
 
 def handle(exc, context):
     if isinstance(exc, AppError):
-        return Response({"detail": exc.as_dict()}, status=exc.status)
+        return Response({"detail": exc.as_dict()}, status=exc.status, headers=getattr(exc, "headers", None))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.ValidationError):

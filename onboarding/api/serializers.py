@@ -21,6 +21,12 @@ class DocumentIn(serializers.Serializer):
 class OptionsIn(serializers.Serializer):
     skip_enhancement_workflows = serializers.BooleanField(default=False)
     force_rerun = serializers.BooleanField(default=False, help_text='the same as on_existing "reassess"')
+    priority = serializers.ChoiceField(
+        choices=["normal", "urgent"],
+        default="normal",
+        help_text="urgent runs are claimed ahead of normal runs pushed in the last "
+        "PIPELINE_URGENT_HEAD_START_SECONDS (30 min), never ahead of runs waiting longer",
+    )
     on_existing = serializers.ChoiceField(
         choices=OnExisting.choices,
         default=OnExisting.UPDATE,

@@ -1,7 +1,17 @@
 from .company import Company
 from .documents import DocumentFormat, DocumentType, RoleDocument
 from .role import ProcessingStep, Role, RoleState
-from .run import AttemptOutcome, PipelineRunner, Run, RunAttempt, RunStatus, RunStep, StepStatus, Throttle
+from .run import (
+    AttemptOutcome,
+    PipelineRunner,
+    Priority,
+    Run,
+    RunAttempt,
+    RunStatus,
+    RunStep,
+    StepStatus,
+    Throttle,
+)
 from .run_lifecycle import CANCELLED, LeaseLost
 from .simulator import SimulatorCall, SimulatorFault
 
@@ -19,6 +29,7 @@ __all__ = [
     "RoleDocument",
     "RoleState",
     "Run",
+    "Priority",
     "RunStatus",
     "RunStep",
     "SimulatorCall",

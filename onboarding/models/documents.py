@@ -60,6 +60,9 @@ class RoleDocument(models.Model):
     content = models.TextField("inline text", blank=True)
     uri = models.URLField("URI", max_length=2000, blank=True)
     format = models.CharField(max_length=10, choices=DocumentFormat.choices, editable=False)
+    # What the document says, hashed (onboarding/models/inputs.py): an assessment records the
+    # hash of the JD it used, and a role is stale only when that hash changes.
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -89,8 +92,12 @@ class RoleDocument(models.Model):
         super().save(*args, **kwargs)
 
     def fill_derived(self) -> None:
-        """Format and default name; bulk_create skips save(), so bulk writers call this."""
+        """Format, default name and content hash; bulk_create skips save(), so bulk writers
+        call this."""
+        from .inputs import document_digest
+
         self.format = self._detected_format()
+        self.content_hash = document_digest(self)
         if not self.name:
             self.name = self._default_name()
 

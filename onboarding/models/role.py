@@ -70,6 +70,10 @@ class Role(ConcurrentTransitionMixin, models.Model):
     assessment = models.JSONField(null=True, blank=True)
     dashboard_url = models.URLField(max_length=1000, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
+    # What the last assessment was made from (onboarding/models/inputs.py): the hash decides
+    # staleness, the copy shows what changed since.
+    assessed_inputs_hash = models.CharField(max_length=64, blank=True, editable=False)
+    assessed_inputs = models.JSONField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -119,10 +123,17 @@ class Role(ConcurrentTransitionMixin, models.Model):
         return self.state in IN_FLIGHT
 
     def store_assessment(self, output: dict) -> None:
-        """Keep what the assessment returned: the score, tasks and impact, and the dashboard link."""
+        """Keep what the assessment returned (the score, tasks and impact, and the dashboard
+        link) and what it was made from: the JD its run linked and the Draup mapping."""
+        from .inputs import inputs_copy, linked_job_description, role_inputs_hash
+
         self.ai_automation_score = output.get("ai_automation_score")
         self.assessment = {k: output.get(k) for k in ("ai_automation_score", "tasks", "impact")}
         self.dashboard_url = output.get("dashboard_url") or ""
+        jd = linked_job_description(self.last_run_id)
+        workflow_id = self.last_run.workflow_id if self.last_run_id else ""
+        self.assessed_inputs_hash = role_inputs_hash(self, jd)
+        self.assessed_inputs = inputs_copy(self, jd, workflow_id=workflow_id)
 
     def apply(self, name: str, *, by=None, reason: str = "") -> None:
         """Run transition `name`, or raise InvalidTransition with the current and asked-for state."""

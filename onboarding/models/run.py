@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from .run_lifecycle import RunLifecycle, lease_until
@@ -87,7 +87,7 @@ class RunQuerySet(models.QuerySet):
             .update(lease_owner="", lease_expires_at=None)
         )
 
-    def reopen(self, *, batch_key: str = "") -> int:
+    def reopen(self, *, batch_key: str = "", priority: str = "") -> int:
         """A retry: the same runs go again as their next round. Completed steps stay completed
         (nothing done is done twice); the others start afresh with their full attempts."""
         fields = dict(
@@ -106,6 +106,13 @@ class RunQuerySet(models.QuerySet):
         )
         if batch_key:
             fields["batch_key"] = batch_key
+        now = fields["queued_at"]
+        if priority:
+            fields["priority"] = priority
+            fields["queue_key"] = queue_key_for(priority, now)
+        else:
+            urgent = queue_key_for(Priority.URGENT, now)
+            fields["queue_key"] = Case(When(priority=Priority.URGENT, then=Value(urgent)), default=Value(now))
         RunStep.objects.filter(run__in=self).exclude(status=StepStatus.COMPLETED).update(
             status=StepStatus.PENDING,
             attempts=0,
@@ -115,6 +122,20 @@ class RunQuerySet(models.QuerySet):
             duration_ms=None,
         )
         return self.update(**fields)
+
+
+class Priority(models.TextChoices):
+    NORMAL = "normal", "Normal"
+    URGENT = "urgent", "Urgent"
+
+
+def queue_key_for(priority: str, now: datetime) -> datetime:
+    """Where a run joins the queue: an urgent one as if pushed PIPELINE_URGENT_HEAD_START_SECONDS
+    earlier. It overtakes normal runs pushed within that time, never one that has waited
+    longer, so urgent work cannot starve normal work."""
+    if priority == Priority.URGENT:
+        return now - timedelta(seconds=settings.PIPELINE_URGENT_HEAD_START_SECONDS)
+    return now
 
 
 RunManager = models.Manager.from_queryset(RunQuerySet)
@@ -137,6 +158,9 @@ class Run(RunLifecycle, models.Model):
     round = models.PositiveSmallIntegerField(default=1)
 
     queued_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+    # The claim order: queued_at, moved ahead for an urgent run (see queue_key_for).
+    queue_key = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -167,7 +191,7 @@ class Run(RunLifecycle, models.Model):
                 fields=["role"], condition=Q(status__in=RUN_IN_FLIGHT), name="one_run_in_flight_per_role"
             ),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at", "queued_at"])]
+        indexes = [models.Index(fields=["status", "next_attempt_at", "queue_key"])]
 
     def __str__(self) -> str:
         return self.workflow_id

@@ -1,4 +1,5 @@
-"""Which waiting runs a runner may take now: due retries first, then in push order, never more
+"""Which waiting runs a runner may take now: due retries first, then in queue order (push order,
+urgent runs moved ahead), never more
 than PIPELINE_COMPANY_CONCURRENCY held runs per company across all runners."""
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from django.utils import timezone
 
 from onboarding.models import Company, Run
 
-# A retry that is due goes before new work: its time was announced to the CSM.
-CLAIM_ORDER = (F("next_attempt_at").asc(nulls_last=True), "queued_at", "id")
+# A retry that is due goes before new work: its time was announced to the CSM. Then the queue
+# order, where an urgent run stands ahead of recent normal ones (Run.queue_key).
+CLAIM_ORDER = (F("next_attempt_at").asc(nulls_last=True), "queue_key", "id")
 
 
 def claim_runs(

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from batches.csv_import import REFUSED, CsvRefused, import_roles
 from onboarding.intake import OnExisting
+from onboarding.models import Priority
 
 
 class Command(BaseCommand):
@@ -16,6 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("csv", type=Path)
         parser.add_argument("--zip", type=Path, help="a zip of the JD files the jd column names")
         parser.add_argument("--push", action="store_true", help="push the imported roles as a batch")
+        parser.add_argument(
+            "--urgent", action="store_true", help="with --push: ahead of normal pushes of the last 30 minutes"
+        )
         parser.add_argument("--dry-run", action="store_true", help="check every row, change nothing")
         parser.add_argument(
             "--on-existing",
@@ -25,7 +29,9 @@ class Command(BaseCommand):
             "(re-assessed only if its inputs changed), or reassess it; a row's on_existing column wins",
         )
 
-    def handle(self, *args, csv, zip=None, push=False, dry_run=False, on_existing="update", **options):
+    def handle(
+        self, *args, csv, zip=None, push=False, dry_run=False, on_existing="update", urgent=False, **options
+    ):
         try:
             report = import_roles(
                 csv_bytes=_read(csv),
@@ -34,6 +40,7 @@ class Command(BaseCommand):
                 push=push,
                 name=f"CSV {csv.name}",
                 on_existing=on_existing,
+                priority=Priority.URGENT if urgent else Priority.NORMAL,
             )
         except CsvRefused as err:
             raise CommandError(err.message) from None

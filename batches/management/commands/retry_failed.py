@@ -1,28 +1,23 @@
-from datetime import datetime, time
-
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from batches.models import Batch
-from onboarding import services
+from onboarding import cli, services
 from onboarding.models import Company, Role, RoleState
 
 
-def _date(value: str) -> datetime:
-    try:
-        return timezone.make_aware(datetime.combine(datetime.fromisoformat(value).date(), time.min))
-    except ValueError:
-        raise CommandError(f"--since takes a date like 2026-01-31, not {value!r}.") from None
-
-
 class Command(BaseCommand):
-    help = "Re-queue failed and degraded roles; each resumes at the step that failed."
+    help = (
+        "Re-queue failed and degraded roles (all of them, or of a company, a batch, or since a "
+        "moment); each resumes at the step that failed. --dry-run lists the roles it would retry."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--company", help="only this company (exact name)")
-        parser.add_argument("--since", type=_date, help="only runs that ended on or after this date")
+        parser.add_argument("--since", type=cli.since, help=cli.SINCE_HELP)
         parser.add_argument("--batch", help="only the failed roles of this batch (batch-...)")
-        parser.add_argument("--dry-run", action="store_true", help="count, change nothing")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="list the roles it would retry, change nothing"
+        )
 
     def handle(self, *args, company=None, since=None, batch=None, dry_run=False, **options):
         roles = Role.objects.filter(state__in=[RoleState.FAILED, RoleState.DEGRADED])
@@ -38,10 +33,15 @@ class Command(BaseCommand):
             roles = roles.filter(company__name=company)
         if since:
             roles = roles.filter(last_run__finished_at__gte=since)
-        ids = list(roles.values_list("pk", flat=True))
         if dry_run:
-            self.stdout.write(f"Would retry {len(ids)} roles (dry run: nothing changed).")
+            listed = roles.select_related("company", "last_run").order_by("company__name", "name")
+            for role in listed:
+                error = (role.last_run.error or {}) if role.last_run else {}
+                why = error.get("message") or role.state_reason
+                self.stdout.write(f"  {role.company.name} / {role.name} ({role.get_state_display()}): {why}")
+            self.stdout.write(f"Would retry {len(listed)} roles (dry run: nothing changed).")
             return
+        ids = list(roles.values_list("pk", flat=True))
         report = services.roles_push(
             role_ids=ids,
             reason="Retry (retry_failed command)",

@@ -10,15 +10,19 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core import signing
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from onboarding.models import Company, DocumentType, Role, RoleDocument, RoleState, Run
 from onboarding.selectors import pipeline_summary
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 _SALT = "onboarding.customer-report"
 _UNREADABLE = "not a readable"
@@ -49,12 +53,8 @@ class CustomerReport:
 
 def company_report(company: Company) -> CustomerReport:
     """The report, in a constant number of queries whatever the number of roles."""
-    jds = Prefetch(
-        "documents",
-        queryset=RoleDocument.objects.filter(doc_type=DocumentType.JOB_DESCRIPTION).only("pk", "role_id"),
-        to_attr="jds",
-    )
-    roles = Role.objects.filter(company=company).select_related("last_run").prefetch_related(jds)
+    jds = RoleDocument.objects.filter(role=OuterRef("pk"), doc_type=DocumentType.JOB_DESCRIPTION)
+    roles = Role.objects.filter(company=company).select_related("last_run").annotate(has_jd=Exists(jds))
     eta = pipeline_summary(Run.objects.filter(role__company=company), Role.objects.filter(company=company))
     report = CustomerReport(company=company.name, made_at=timezone.now())
     for role in roles.order_by("name"):
@@ -62,7 +62,11 @@ def company_report(company: Company) -> CustomerReport:
     return report
 
 
-def _place(report: CustomerReport, role: Role, eta_seconds: float | None) -> None:
+class _HasJd(TypedDict):
+    has_jd: bool
+
+
+def _place(report: CustomerReport, role: WithAnnotations[Role, _HasJd], eta_seconds: float | None) -> None:
     state = role.state
     if state in (RoleState.READY, RoleState.DEGRADED):
         detail = "Some sections are still being completed." if state == RoleState.DEGRADED else ""
@@ -81,7 +85,7 @@ def _place(report: CustomerReport, role: Role, eta_seconds: float | None) -> Non
                 "Its job description or mapping changed; it will be assessed again.",
             )
         )
-    elif not role.jds:
+    elif not role.has_jd:
         report.needs_you.append(
             ReportLine(role.name, "Waiting for you", f"Please send us the job description for {role.name}.")
         )
@@ -177,7 +181,9 @@ def report_pdf(report: CustomerReport) -> bytes:
         if not lines:
             continue
         story.append(Paragraph(title, styles["Heading2"]))
-        header = ["Role", "AI automation score", "Notes"] if with_score else ["Role", "Notes"]
+        header: list[str | Paragraph] = (
+            ["Role", "AI automation score", "Notes"] if with_score else ["Role", "Notes"]
+        )
         rows = [header]
         for line in lines:
             note = Paragraph(_escape(line.detail or line.status), styles["BodyText"])

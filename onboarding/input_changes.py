@@ -42,7 +42,7 @@ def changes_since_assessment(role: Role) -> InputChanges | None:
         return None
     before, now = assessed.get("jd"), jd_copy(current_job_descriptions([role])[role.pk])
     mapping_before = _mapping(assessed.get("draup_role_id"), assessed.get("draup_role_name"))
-    mapping_after = _mapping(role.draup_role_id.strip(), role.draup_role_name.strip())
+    mapping_after = _shown_mapping(role.draup_role_id.strip(), role.draup_role_name.strip())
     changes = InputChanges(
         assessed_at=assessed.get("recorded_at", ""),
         workflow_id=assessed.get("workflow_id", ""),
@@ -54,7 +54,13 @@ def changes_since_assessment(role: Role) -> InputChanges | None:
         mapping_after=mapping_after,
         stale_log=_last_marked_stale(role),
     )
-    if changes.jd_changed and (before or {}).get("text") is not None and (now or {}).get("text") is not None:
+    if (
+        changes.jd_changed
+        and before
+        and now
+        and before.get("text") is not None
+        and now.get("text") is not None
+    ):
         changes.diff, changes.diff_hidden = _diff(before["text"], now["text"])
     return changes
 
@@ -62,8 +68,11 @@ def changes_since_assessment(role: Role) -> InputChanges | None:
 def _mapping(draup_role_id: str | None, draup_role_name: str | None) -> str | None:
     if draup_role_id is None and draup_role_name is None:
         return None  # recorded by the migration for a role already stale: unknown
-    shown = " / ".join(v for v in (draup_role_name, draup_role_id) if v)
-    return shown or "not mapped"
+    return _shown_mapping(draup_role_id, draup_role_name)
+
+
+def _shown_mapping(draup_role_id: str | None, draup_role_name: str | None) -> str:
+    return " / ".join(v for v in (draup_role_name, draup_role_id) if v) or "not mapped"
 
 
 def _document_id(jd: dict[str, Any] | None) -> int | None:

@@ -107,6 +107,8 @@ def linked_job_description(run_id: int | None) -> RoleDocument | None:
     from .documents import RoleDocument
     from .run import RunStep
 
+    if run_id is None:
+        return None
     output = RunStep.objects.filter(run_id=run_id, name="role_setup").values_list("output", flat=True).first()
     doc_id = (output or {}).get("jd_document_id")
     return RoleDocument.objects.filter(pk=doc_id).first() if doc_id else None

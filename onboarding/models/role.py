@@ -131,7 +131,7 @@ class Role(ConcurrentTransitionMixin, models.Model):
         self.assessment = {k: output.get(k) for k in ("ai_automation_score", "tasks", "impact")}
         self.dashboard_url = output.get("dashboard_url") or ""
         jd = linked_job_description(self.last_run_id)
-        workflow_id = self.last_run.workflow_id if self.last_run_id else ""
+        workflow_id = self.last_run.workflow_id if self.last_run else ""
         self.assessed_inputs_hash = role_inputs_hash(self, jd)
         self.assessed_inputs = inputs_copy(self, jd, workflow_id=workflow_id)
 

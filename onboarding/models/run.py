@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -90,9 +91,10 @@ class RunQuerySet(models.QuerySet):
     def reopen(self, *, batch_key: str = "", priority: str = "") -> int:
         """A retry: the same runs go again as their next round. Completed steps stay completed
         (nothing done is done twice); the others start afresh with their full attempts."""
-        fields = dict(
+        now = timezone.now()
+        fields: dict[str, Any] = dict(
             status=RunStatus.QUEUED,
-            queued_at=timezone.now(),
+            queued_at=now,
             finished_at=None,
             error=None,
             next_attempt_at=None,
@@ -106,7 +108,6 @@ class RunQuerySet(models.QuerySet):
         )
         if batch_key:
             fields["batch_key"] = batch_key
-        now = fields["queued_at"]
         if priority:
             fields["priority"] = priority
             fields["queue_key"] = queue_key_for(priority, now)

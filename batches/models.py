@@ -45,6 +45,9 @@ class Batch(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     requested = models.PositiveIntegerField(default=0, help_text="roles asked for in the push")
+    # 1 for the push; each fix-and-retry import (its failed and refused roles, corrected in a
+    # spreadsheet and uploaded back) is the next round of the same batch.
+    round = models.PositiveSmallIntegerField(default=1)
 
     objects = BatchQuerySet.as_manager()
 
@@ -90,6 +93,10 @@ class BatchRefusal(models.Model):
     role_name = models.CharField(max_length=255, blank=True)
     code = models.CharField(max_length=40)
     message = models.TextField()
+    round = models.PositiveSmallIntegerField(default=1)
+    # What was sent for a role refused before it existed (its mapping, occupation, family),
+    # so that the fix-and-retry CSV gives it back; never the JD itself.
+    sent = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -101,3 +101,12 @@ def test_a_bad_fixed_file_is_refused_whole_and_changes_nothing(client, csm, batc
     assert "The header row must be exactly" in response.content.decode()
     batch.refresh_from_db()
     assert batch.round == 1 and batch.refusals.count() == 2
+
+
+def test_a_roles_page_links_to_its_batch(client, csm, batch):
+    client.force_login(csm)
+    role = Role.objects.get(name="Analyst")
+    page = client.get(reverse("status-role", args=[role.pk])).content.decode()
+    link = reverse("status-batch-by-key", args=[batch.batch_id])
+    assert f'href="{link}">its batch</a>' in page
+    assert client.get(link)["Location"] == reverse("status-batch", args=[batch.pk])

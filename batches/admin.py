@@ -74,6 +74,8 @@ class BatchAdmin(admin.ModelAdmin):
                 "status": batch_status(obj, obj.viewer),
                 "refusals": obj.refusals_visible_to(obj.viewer)[:200],
                 "retry_url": reverse("admin:batches_batch_retry_failed", args=[obj.pk]),
+                "fix_csv_url": reverse("status-batch-fix-csv", args=[obj.pk]),
+                "fix_url": reverse("status-batch-fix", args=[obj.pk]),
             },
         )
         return format_html("{}", html)

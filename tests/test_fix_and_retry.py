@@ -110,3 +110,9 @@ def test_a_roles_page_links_to_its_batch(client, csm, batch):
     link = reverse("status-batch-by-key", args=[batch.batch_id])
     assert f'href="{link}">its batch</a>' in page
     assert client.get(link)["Location"] == reverse("status-batch", args=[batch.pk])
+
+
+def test_the_admin_batch_page_offers_the_round_trip(admin_client, batch):
+    page = admin_client.get(reverse("admin:batches_batch_change", args=[batch.pk])).content.decode()
+    assert reverse("status-batch-fix-csv", args=[batch.pk]) in page
+    assert reverse("status-batch-fix", args=[batch.pk]) in page

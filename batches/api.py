@@ -50,7 +50,11 @@ class PushBatchApi(APIView):
                 source=BatchSource.API,
                 name=f"{len(items)} roles from the API",
                 options=options,
-                refusals=[(r.item.company, r.item.role_name, r.error) for r in report.refused if r.error],
+                refusals=[
+                    (r.item.company, r.item.role_name, r.error, r.item.sent)
+                    for r in report.refused
+                    if r.error
+                ],
             )
         return Response(s.PushBatchOut(_answer(batch, report)).data)
 

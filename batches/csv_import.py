@@ -13,7 +13,7 @@ import csv
 import io
 import zipfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from django.conf import settings
@@ -23,11 +23,11 @@ from batches.models import Batch, BatchSource
 from batches.services import batch_push
 from onboarding.errors import AppError, ValidationFailed
 from onboarding.intake import DocumentItem, ItemResult, OnExisting, Outcome, RoleItem, intake
-from onboarding.models import Priority
+from onboarding.models import Priority, RunStatus
 from onboarding.names import too_big
 
 HEADER = ["company", "role_name", "draup_role", "occupation", "job_family", "jd"]
-OPTIONAL = ["on_existing"]
+OPTIONAL = ["on_existing", "reason"]  # either, both in this order, or none; reason is not read
 FILE_SUFFIXES = {".pdf", ".docx", ".doc", ".png", ".jpg", ".jpeg", ".gif", ".txt", ".md", ".rtf"}
 CREATED, UPDATED, UNCHANGED, SKIPPED, REFUSED = (
     Outcome.CREATED,
@@ -50,6 +50,7 @@ class RowResult:
     role_name: str
     action: str
     message: str = ""
+    sent: dict = field(default_factory=dict)  # a refused row's other columns, for the batch
 
 
 @dataclass
@@ -74,10 +75,12 @@ def import_roles(
     name: str = "CSV import",
     on_existing: str = OnExisting.UPDATE,
     priority: str = Priority.NORMAL,
+    into: Batch | None = None,
 ) -> ImportReport:
     """Check every row; unless `dry_run`, write the rows that pass in one transaction (and push
     them as a batch when `push`). A file-level problem refuses the whole file. `user` None is
-    an operator's command: every company."""
+    an operator's command: every company. `into`: push them as the next round of that batch
+    (the fix-and-retry round trip, see `fix_csv`)."""
     _check_size("The CSV file", len(csv_bytes), settings.CSV_MAX_BYTES)
     records, optional = _read_rows(csv_bytes)
     attachments = _read_zip(zip_bytes)
@@ -89,6 +92,7 @@ def import_roles(
         else:
             lines.append(line)
             items.append(row_or_item)
+    csv_refused = [row for row in rows if row.company or row.role_name]
     with transaction.atomic():
         report = intake(
             user=user,
@@ -100,8 +104,13 @@ def import_roles(
         )
         rows += [_row(line, result, lines) for line, result in zip(lines, report.results, strict=True)]
         result = ImportReport(rows=sorted(rows, key=lambda r: r.line), dry_run=dry_run)
-        if push and not dry_run and report.roles:
-            refused = [(r.item.company, r.item.role_name, r.error) for r in report.refused if r.error]
+        if push and not dry_run and (report.roles or into is not None):
+            refused = [
+                (r.item.company, r.item.role_name, r.error, r.item.sent) for r in report.refused if r.error
+            ]
+            refused += [
+                (row.company, row.role_name, ValidationFailed(row.message), row.sent) for row in csv_refused
+            ]
             result.batch = batch_push(
                 role_ids=[role.pk for role in report.roles],
                 user=user,
@@ -109,6 +118,7 @@ def import_roles(
                 name=name,
                 refusals=refused,
                 options={"priority": priority},
+                into=into,
             )
     return result
 
@@ -135,10 +145,10 @@ def _read_rows(csv_bytes: bytes) -> tuple[list[list[str]], list[str]]:
     if not records:
         raise CsvRefused("The file is empty: it needs the header row and at least one role.")
     header = [h.strip().lower() for h in records[0]]
-    if header[: len(HEADER)] != HEADER or header[len(HEADER) :] not in ([], OPTIONAL):
+    if header[: len(HEADER)] != HEADER or header[len(HEADER) :] not in ([], OPTIONAL[:1], OPTIONAL):
         raise CsvRefused(
-            f"The header row must be exactly: {','.join(HEADER)} (optionally ,{','.join(OPTIONAL)}) "
-            f"(found: {','.join(records[0])})."
+            f"The header row must be exactly: {','.join(HEADER)} (optionally followed by "
+            f",{OPTIONAL[0]} or ,{','.join(OPTIONAL)}) (found: {','.join(records[0])})."
         )
     rows = [r for r in records[1:] if any(cell.strip() for cell in r)]
     if not rows:
@@ -190,14 +200,15 @@ def _item(line, record, optional, attachments) -> RoleItem | RowResult:
     if len(record) != width:
         return RowResult(line, "", "", REFUSED, f"Expected {width} columns, found {len(record)}.")
     company, role_name, draup_role, occupation, job_family, jd, *rest = (c.strip() for c in record)
-    choice = rest[0].lower() if rest else ""
+    choice = rest[0].lower() if rest else ""  # a reason column after it is for people only
+    sent = {"draup_role_name": draup_role, "occupation": occupation, "job_family": job_family}
     if choice and choice not in OnExisting.values:
         message = f"on_existing must be one of {', '.join(OnExisting.values)}, not {choice!r}."
-        return RowResult(line, company, role_name, REFUSED, message)
+        return RowResult(line, company, role_name, REFUSED, message, sent)
     try:
         documents = _jd_documents(jd, attachments)
     except ValidationFailed as err:
-        return RowResult(line, company, role_name, REFUSED, err.message)
+        return RowResult(line, company, role_name, REFUSED, err.message, sent)
     return RoleItem(
         company=company,
         role_name=role_name,
@@ -231,3 +242,37 @@ def _row(line: int, result: ItemResult, lines: list[int]) -> RowResult:
     if result.error is not None and "duplicate_of" in result.error.extra:
         message = f"Duplicate of line {lines[result.error.extra['duplicate_of']]}."
     return RowResult(line, item.company, item.role_name, result.outcome, message)
+
+
+def fix_csv(batch: Batch, user) -> str:
+    """The batch's failed, degraded and refused roles that `user` may see, in the import
+    format with the reason per row: fix them in a spreadsheet, upload the file back, and they
+    go again as the next round of the batch. An empty jd keeps the role's stored JD."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADER + OPTIONAL)
+    failed = (
+        batch.runs_visible_to(user)
+        .filter(status__in=[RunStatus.FAILED, RunStatus.DEGRADED])
+        .select_related("role__company")
+        .order_by("role__company__name", "role__name")
+    )
+    for run in failed:
+        role = run.role
+        reason = (run.error or {}).get("message") or role.state_reason
+        writer.writerow(_fix_row(role.company.name, role.name, role, reason))
+    refusals = batch.refusals_visible_to(user).select_related("role__company").order_by("id")
+    for refusal in refusals:
+        refused_role = refusal.role
+        company = refused_role.company.name if refused_role else refusal.company_name
+        name = refused_role.name if refused_role else refusal.role_name
+        writer.writerow(_fix_row(company, name, refused_role, refusal.message, refusal.sent))
+    return out.getvalue()
+
+
+def _fix_row(company: str, name: str, role, reason: str, sent: dict | None = None) -> list[str]:
+    given = (
+        {f: getattr(role, f) for f in ("draup_role_name", "occupation", "job_family")} if role else sent or {}
+    )
+    values = [given.get(f, "") for f in ("draup_role_name", "occupation", "job_family")]
+    return [company, name, *values, "", OnExisting.UPDATE, reason]

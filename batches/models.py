@@ -28,12 +28,19 @@ def sees_every_company(user) -> bool:
 
 class BatchQuerySet(models.QuerySet):
     def visible_to(self, user) -> BatchQuerySet:
-        """Staff with the global view see all; a CSM sees batches that touch their companies,
-        and the ones they pushed (which may hold only refusals)."""
+        """Staff with the global view see all; a CSM sees batches that touch their companies (a
+        run or a refused role of theirs), and the ones they pushed (which may hold only
+        refusals of companies that do not exist)."""
         if sees_every_company(user):
             return self
-        touching = Run.objects.filter(role__company__in=Company.objects.visible_to(user)).values("batch_key")
-        return self.filter(models.Q(batch_id__in=touching) | models.Q(created_by=user))
+        companies = Company.objects.visible_to(user)
+        runs = Run.objects.filter(role__company__in=companies).values("batch_key")
+        refused = BatchRefusal.objects.filter(role__company__in=companies).values("batch_id")
+        return self.filter(models.Q(batch_id__in=runs) | models.Q(pk__in=refused) | models.Q(created_by=user))
+
+    def seen_whole_by(self, user) -> BatchQuerySet:
+        """The batches `user` sees as they were pushed, name and all (see Batch.seen_whole_by)."""
+        return self if sees_every_company(user) else self.filter(created_by=user)
 
 
 class Batch(models.Model):
@@ -45,6 +52,9 @@ class Batch(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     requested = models.PositiveIntegerField(default=0, help_text="roles asked for in the push")
+    # 1 for the push; each fix-and-retry import (its failed and refused roles, corrected in a
+    # spreadsheet and uploaded back) is the next round of the same batch.
+    round = models.PositiveSmallIntegerField(default=1)
 
     objects = BatchQuerySet.as_manager()
 
@@ -64,6 +74,21 @@ class Batch(models.Model):
     def runs(self) -> models.QuerySet[Run]:
         """Every run pushed in this batch, whoever may see it (see `runs_visible_to`)."""
         return Run.objects.filter(batch_key=self.batch_id)
+
+    def seen_whole_by(self, user) -> bool:
+        """The pusher and staff who see every company see the batch as it was pushed. Its name
+        and the count of roles asked for are the pusher's words about every role in it
+        ("2,500 roles from the admin", a CSV file's name), so nobody else sees them."""
+        return sees_every_company(user) or self.created_by_id == user.pk
+
+    def as_seen_by(self, user) -> Batch:
+        """This batch as `user` may see it: without the pusher's name and count unless they
+        see the whole batch (then it shows as its batch id). For display only, never saved."""
+        if not self.seen_whole_by(user):
+            # None, not 0: the admin shows its empty value ("-"), not a count of zero. The
+            # column is never null in the table: this instance is never saved.
+            self.name, self.requested = "", None  # type: ignore[assignment]
+        return self
 
     def runs_visible_to(self, user) -> models.QuerySet[Run]:
         """The batch's runs of the companies `user` may see: what every face of a batch shows."""
@@ -90,6 +115,10 @@ class BatchRefusal(models.Model):
     role_name = models.CharField(max_length=255, blank=True)
     code = models.CharField(max_length=40)
     message = models.TextField()
+    round = models.PositiveSmallIntegerField(default=1)
+    # What was sent for a role refused before it existed (its mapping, occupation, family),
+    # so that the fix-and-retry CSV gives it back; never the JD itself.
+    sent = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]

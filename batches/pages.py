@@ -23,10 +23,15 @@ from onboarding.status_pages import POLL_SECONDS
 RECENT_BATCHES = 10
 
 
+def _recent(request: HttpRequest, batches) -> list[Batch]:
+    batches = batches.select_related("created_by")[:RECENT_BATCHES]
+    return [batch.as_seen_by(request.user) for batch in batches]
+
+
 def recent_batches_panel(request: HttpRequest) -> dict:
     return {
         "template": "batches/_recent_batches.html",
-        "batches": Batch.objects.visible_to(request.user).select_related("created_by")[:RECENT_BATCHES],
+        "batches": _recent(request, Batch.objects.visible_to(request.user)),
         "empty": 'No batches yet. Select roles in the admin and choose "Push to Etter as a batch".',
     }
 
@@ -35,15 +40,14 @@ def company_batches_panel(request: HttpRequest, company: Company) -> dict:
     keys = company.roles.values("runs__batch_key")
     return {
         "template": "batches/_recent_batches.html",
-        "batches": Batch.objects.visible_to(request.user)
-        .filter(batch_id__in=keys)
-        .select_related("created_by")[:RECENT_BATCHES],
+        "batches": _recent(request, Batch.objects.visible_to(request.user).filter(batch_id__in=keys)),
         "empty": "No batches for this company yet.",
     }
 
 
 def _batch(request: HttpRequest, pk: int) -> Batch:
-    return get_object_or_404(Batch.objects.visible_to(request.user).select_related("created_by"), pk=pk)
+    batches = Batch.objects.visible_to(request.user).select_related("created_by")
+    return get_object_or_404(batches, pk=pk).as_seen_by(request.user)
 
 
 def _batch_context(request: HttpRequest, batch: Batch) -> dict:
@@ -112,4 +116,11 @@ def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except AppError as error:
         messages.error(request, error.message)
+    return redirect("status-batch", pk=batch.pk)
+
+
+@login_required
+def batch_by_key(request: HttpRequest, batch_key: str) -> HttpResponse:
+    """A run names its batch by its public id (Run.batch_key): onboarding's pages link here."""
+    batch = get_object_or_404(Batch.objects.visible_to(request.user), batch_id=batch_key)
     return redirect("status-batch", pk=batch.pk)

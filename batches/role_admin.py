@@ -43,13 +43,13 @@ class CsvImportForm(forms.Form):
     )
 
     def clean_csv_file(self):
-        return _within(self.cleaned_data["csv_file"], settings.CSV_MAX_BYTES)
+        return upload_within(self.cleaned_data["csv_file"], settings.CSV_MAX_BYTES)
 
     def clean_zip_file(self):
-        return _within(self.cleaned_data["zip_file"], settings.CSV_ZIP_MAX_BYTES)
+        return upload_within(self.cleaned_data["zip_file"], settings.CSV_ZIP_MAX_BYTES)
 
 
-def _within(upload, limit: int):
+def upload_within(upload, limit: int):
     """Refuse an upload over `limit` before reading it (it may be on disk, and huge)."""
     if upload is not None and upload.size > limit:
         raise forms.ValidationError(too_big("The file", upload.size, limit))

@@ -358,6 +358,16 @@ if settings.DRAUP_WORLD_SIMULATOR:
         list_filter = ["endpoint", "status_code", "replayed"]
         search_fields = ["idempotency_key", "trace_id"]
 
+        def get_queryset(self, request):
+            """A call carries its run's trace id: a CSM sees the calls of their companies' runs."""
+            from onboarding.selectors import sees_every_company
+
+            qs = super().get_queryset(request)
+            if sees_every_company(request.user):
+                return qs
+            runs = Run.objects.filter(role__company__in=Company.objects.visible_to(request.user))
+            return qs.filter(trace_id__in=runs.values("trace_id"))
+
         def has_add_permission(self, request):
             return False
 

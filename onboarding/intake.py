@@ -67,6 +67,11 @@ class RoleItem:
     job_family: str = ""
     on_existing: str = ""  # this item's own choice (a CSV column); else the call's
 
+    @property
+    def sent(self) -> dict[str, str]:
+        """The item's fields besides its names and documents, as a refusal records them."""
+        return {f: getattr(self, f) for f in (*MAPPING, *DESCRIPTIVE)}
+
 
 @dataclass
 class ItemResult:

@@ -4,9 +4,10 @@ with its attempts, SLA configs (staff with the permission) and SLA records with 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from batches.models import Batch
 from onboarding.models import Company
 
 from . import services
@@ -86,6 +87,14 @@ def _sees_all(user) -> bool:
     return user.is_superuser or user.has_perm("onboarding.view_all_companies")
 
 
+def _events_visible_to(user) -> Q:
+    """Events of the user's companies, and the completion of batches they may see (a
+    completion names no company; the batch pages show each viewer their own part)."""
+    companies = Company.objects.visible_to(user)
+    batches = Batch.objects.visible_to(user).values("pk")
+    return Q(company__in=companies) | Q(company__isnull=True, batch__in=batches)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return False
@@ -113,8 +122,12 @@ class EventAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["type", ("processed_at", admin.EmptyFieldListFilter), "error_class"]
     search_fields = ["correlation_id", "role__name", "batch__batch_id"]
-    list_select_related = ["company", "role", "actor"]
+    list_select_related = ["company", "role__company", "actor"]  # a role's name shows its company
     date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if _sees_all(request.user) else qs.filter(_events_visible_to(request.user))
 
     @admin.display(description="handled after")
     def lag(self, obj: Event) -> str:
@@ -123,8 +136,10 @@ class EventAdmin(ReadOnlyAdmin):
         return f"{(obj.processed_at - obj.created_at).total_seconds():.1f} s"
 
     def changelist_view(self, request, extra_context=None):
-        waiting = Event.objects.filter(processed_at__isnull=True).aggregate(
-            n=Count("pk"), oldest=Min("created_at")
+        waiting = (
+            self.get_queryset(request)
+            .filter(processed_at__isnull=True)
+            .aggregate(n=Count("pk"), oldest=Min("created_at"))
         )
         if waiting["n"]:
             lag = (timezone.now() - waiting["oldest"]).total_seconds()
@@ -161,10 +176,19 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "created_at",
         "next_attempt_at",
     ]
-    list_filter = ["status", "channel", "is_test", "rule"]
+    list_filter = ["status", "channel", "is_test", ("rule", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["target", "subject"]
     list_select_related = ["rule", "event"]
     inlines = [AttemptInline]
+
+    def get_queryset(self, request):
+        """A CSM sees what their own rules sent, and what was sent about one role of their
+        companies; not a digest that another rule made of a batch (it counts every company)."""
+        qs = super().get_queryset(request)
+        if _sees_all(request.user):
+            return qs
+        companies = Company.objects.visible_to(request.user)
+        return qs.filter(Q(rule__owner=request.user) | Q(event__company__in=companies))
 
 
 @admin.register(SlaConfig)
@@ -172,6 +196,15 @@ class SlaConfigAdmin(admin.ModelAdmin):
     """Django's own permissions: only staff given "change SLA config" (not the CSM group)."""
 
     list_display = ["__str__", "company", "target_minutes", "active"]
+
+
+class BatchIdFilter(admin.RelatedOnlyFieldListFilter):
+    """The batches of the records shown, by batch id: a batch's name is its pusher's words about
+    every company in it (Batch.seen_whole_by)."""
+
+    def field_choices(self, field, request, model_admin):
+        pks = model_admin.get_queryset(request).values("batch")
+        return list(Batch.objects.filter(pk__in=pks).values_list("pk", "batch_id"))
 
 
 @admin.register(SlaRecord)
@@ -188,10 +221,22 @@ class SlaRecordAdmin(ReadOnlyAdmin):
         "actual_seconds",
         "breached",
     ]
-    list_filter = ["breached", "outcome", ("completed_at", admin.EmptyFieldListFilter), "company", "batch"]
+    list_filter = [
+        "breached",
+        "outcome",
+        ("completed_at", admin.EmptyFieldListFilter),
+        ("company", admin.RelatedOnlyFieldListFilter),
+        ("batch", BatchIdFilter),
+    ]
     search_fields = ["run__workflow_id", "role__name"]
-    list_select_related = ["run", "role", "company"]
+    list_select_related = ["run", "role__company", "company"]
     date_hierarchy = "started_at"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return (
+            qs if _sees_all(request.user) else qs.filter(company__in=Company.objects.visible_to(request.user))
+        )
 
 
 @admin.register(InboxItem)

@@ -16,6 +16,31 @@ from onboarding.models import RoleState, Run, RunStatus
 from .models import Event, EventType
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Whom a message is written for: the companies they see (None: every company) and who
+    they are (the pusher of a batch sees it whole: its name, its refusals of unknown roles)."""
+
+    companies: frozenset[int] | None = None
+    user_id: int | None = None
+
+    def sees(self, company_id: int | None) -> bool:
+        return self.companies is None or company_id in self.companies
+
+    def sees_whole(self, batch: Batch) -> bool:
+        return self.companies is None or (self.user_id is not None and self.user_id == batch.created_by_id)
+
+    def within(self, other: Scope) -> Scope:
+        """What both see: a CSM's rule tells its readers only of the CSM's companies."""
+        if other.companies is None:
+            return self
+        mine = other.companies if self.companies is None else self.companies & other.companies
+        return Scope(mine, self.user_id)
+
+
+EVERYONE, NOBODY = Scope(), Scope(frozenset())
+
+
 @dataclass
 class BatchCounts:
     ready: int = 0
@@ -23,6 +48,7 @@ class BatchCounts:
     needs_you: int = 0
     engineer: int = 0
     companies: set[str] = field(default_factory=set)
+    items: int = 0  # runs and refusals counted
 
     def summary(self) -> str:
         parts = [f"{self.ready} ready", f"{self.needs_you} need you"]
@@ -32,30 +58,63 @@ class BatchCounts:
             parts.append(f"{self.engineer} need an engineer")
         return ", ".join(parts)
 
+    def add(self, other: BatchCounts) -> None:
+        self.ready += other.ready
+        self.degraded += other.degraded
+        self.needs_you += other.needs_you
+        self.engineer += other.engineer
+        self.companies |= other.companies
+        self.items += other.items
 
-def batch_counts(batch_ids: set[int]) -> dict[int, BatchCounts]:
-    """Ready/degraded/needs you/engineer per batch, in four queries whatever the size."""
-    counts: dict[int, BatchCounts] = defaultdict(BatchCounts)
+
+@dataclass
+class BatchTally:
+    """A batch's counts per company (None: refusals that name no known role), so that each
+    reader is told only of the companies they see."""
+
+    parts: dict[int | None, BatchCounts] = field(default_factory=lambda: defaultdict(BatchCounts))
+
+    def company_ids(self) -> set[int]:
+        return {pk for pk in self.parts if pk is not None}
+
+    def seen_in(self, scope: Scope, batch: Batch) -> BatchCounts | None:
+        """The counts `scope` may read; None when none of the batch is theirs."""
+        seen = BatchCounts()
+        for company_id, part in self.parts.items():
+            if scope.sees_whole(batch) if company_id is None else scope.sees(company_id):
+                seen.add(part)
+        return seen if seen.items else None
+
+
+def batch_counts(batch_ids: set[int]) -> dict[int, BatchTally]:
+    """Ready/degraded/needs you/engineer per batch and company, in four queries whatever the size."""
+    tallies: dict[int, BatchTally] = defaultdict(BatchTally)
     if not batch_ids:
-        return counts
+        return tallies
     pks = dict(Batch.objects.filter(pk__in=batch_ids).values_list("batch_id", "pk"))
     runs = Run.objects.filter(batch_key__in=pks)
-    for row in runs.values("batch_key", "status", "role__company__name").annotate(n=Count("id")):
-        c = counts[pks[row["batch_key"]]]
+    by_status = runs.values("batch_key", "status", "role__company_id", "role__company__name")
+    for row in by_status.annotate(n=Count("id")):
+        c = tallies[pks[row["batch_key"]]].parts[row["role__company_id"]]
         c.companies.add(row["role__company__name"])
+        c.items += row["n"]
         if row["status"] == RunStatus.READY:
             c.ready += row["n"]
         elif row["status"] == RunStatus.DEGRADED:
             c.degraded += row["n"]
-    for batch_key, error in runs.filter(status=RunStatus.FAILED).values_list("batch_key", "error"):
+    failed = runs.filter(status=RunStatus.FAILED).values_list("batch_key", "role__company_id", "error")
+    for batch_key, company_id, error in failed:
+        c = tallies[pks[batch_key]].parts[company_id]
         if fix_for(error).who == ENGINEER:
-            counts[pks[batch_key]].engineer += 1
+            c.engineer += 1
         else:
-            counts[pks[batch_key]].needs_you += 1
-    refused = BatchRefusal.objects.filter(batch_id__in=batch_ids).values("batch_id").annotate(n=Count("id"))
-    for refusal in refused:
-        counts[refusal["batch_id"]].needs_you += refusal["n"]
-    return counts
+            c.needs_you += 1
+    refused = BatchRefusal.objects.filter(batch_id__in=batch_ids).values("batch_id", "role__company_id")
+    for refusal in refused.annotate(n=Count("id")):
+        c = tallies[refusal["batch_id"]].parts[refusal["role__company_id"]]
+        c.needs_you += refusal["n"]
+        c.items += refusal["n"]
+    return tallies
 
 
 def link(path: str) -> str:
@@ -69,10 +128,14 @@ class Message:
     path: str
 
 
-def message_for(event: Event, counts: dict[int, BatchCounts]) -> Message:
+def message_for(event: Event, tallies: dict[int, BatchTally], scope: Scope = EVERYONE) -> Message | None:
+    """What the event says to a reader who sees `scope`; None when it is not theirs to see."""
     if event.type == EventType.BATCH_COMPLETED:
-        assert event.batch is not None, "a batch event names its batch"
-        return _batch_message(event.batch, counts[event.batch.pk])
+        batch = event.batch
+        counts = tallies[batch.pk].seen_in(scope, batch) if batch else None
+        return _batch_message(batch, counts, scope) if batch and counts else None
+    if not scope.sees(event.company_id):
+        return None
     role, company = event.role, event.company
     assert role is not None and company is not None, "a role's event names its role and company"
     path = reverse("status-role", args=[role.pk])
@@ -89,13 +152,15 @@ def message_for(event: Event, counts: dict[int, BatchCounts]) -> Message:
     return Message(subject, "\n".join(lines), path)
 
 
-def _batch_message(batch: Batch, counts: BatchCounts) -> Message:
-    who = ", ".join(sorted(counts.companies)) or str(batch)
+def _batch_message(batch: Batch, counts: BatchCounts, scope: Scope) -> Message:
+    # The batch's name is its pusher's words about every company in it (Batch.seen_whole_by).
+    title = f"{batch} ({batch.batch_id})" if scope.sees_whole(batch) else batch.batch_id
+    who = ", ".join(sorted(counts.companies)) or title
     path = reverse("status-batch", args=[batch.pk])
     subject = f"{who} batch: {counts.summary()}"
     body = "\n".join(
         [
-            f"{batch} ({batch.batch_id}) has finished: {counts.summary()}.",
+            f"{title} has finished: {counts.summary()}.",
             "",
             f"The batch: {link(path)}",
             "Retry the failed roles from the batch page once their cause is fixed.",

@@ -62,6 +62,7 @@ def test_notify_on_complete_sends_exactly_one_email_to_the_pusher(simulator, wor
     quiet = ready_role()
     services.role_push(role=quiet, user=pusher)  # no notify_on_complete: no email
     role = ready_role(name="Claims Adjuster")
+    role.company.csms.add(pusher)  # a pusher is told only of the companies they see
     services.role_push(role=role, user=pusher, options={"notify_on_complete": True})
     work()
     events_process()
@@ -76,6 +77,7 @@ def test_notify_on_complete_sends_exactly_one_email_to_the_pusher(simulator, wor
 def test_a_chunk_whose_processor_died_is_handled_again_and_owes_nothing_twice(simulator, work):
     pusher = UserFactory(email="ann@example.com", can_push=True)
     role = ready_role()
+    role.company.csms.add(pusher)
     services.role_push(role=role, user=pusher, options={"notify_on_complete": True})
     work()
     events_process()
@@ -99,6 +101,7 @@ def test_a_finished_batch_completes_once_with_a_digest_to_the_pusher(simulator, 
     pusher = UserFactory(email="ann@example.com", can_push=True)
     roles = [ready_role(company__name="Acme") for _ in range(3)]
     missing_jd = RoleFactory(company=roles[0].company)
+    roles[0].company.csms.add(pusher)
     simulator.fault(RUN_AI_ASSESSMENT, "400")
     batch = batch_push(role_ids=[r.pk for r in [*roles, missing_jd]], user=pusher)
     work()

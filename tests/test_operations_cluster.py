@@ -51,6 +51,7 @@ def test_a_real_cluster_notifies_once_by_email_and_signed_webhooks_with_retries(
             RuleFactory(name=name, action="webhook", webhook_url=receiver.url, webhook_secret="s3cret")
         pusher = UserFactory(email="ann@example.com", can_push=True)
         role = ready_role(name="Claims Adjuster")
+        role.company.csms.add(pusher)  # a pusher is told only of the companies they see
         mails = tmp_path / "mail"
         mails.mkdir()
         cluster(

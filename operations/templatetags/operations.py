@@ -5,6 +5,9 @@ from __future__ import annotations
 from django import template
 from django.db.models import Count, Q
 
+from batches.models import sees_every_company
+from onboarding.models import Company
+
 from ..models import SlaRecord
 
 register = template.Library()
@@ -17,8 +20,12 @@ def sla_for_run(run) -> dict:
 
 
 @register.inclusion_tag("operations/_sla_counts.html")
-def sla_for_batch(batch) -> dict:
-    return {"counts": _counts(SlaRecord.objects.filter(batch=batch)), "what": "this batch", "batch": batch}
+def sla_for_batch(batch, user) -> dict:
+    """Only the runs of the companies `user` sees: a batch may mix companies."""
+    records = SlaRecord.objects.filter(batch=batch)
+    if not sees_every_company(user):
+        records = records.filter(company__in=Company.objects.visible_to(user))
+    return {"counts": _counts(records), "what": "this batch", "batch": batch}
 
 
 @register.inclusion_tag("operations/_sla_counts.html")

@@ -289,6 +289,9 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
+# Times show in the viewer's time zone (their choice, else their browser's): onboarding/timezones.py.
+MIDDLEWARE += ["onboarding.timezones.ViewerTimeZoneMiddleware"]  # noqa: F405  (after authentication)
+
 # Sections other apps add to onboarding's status pages (see onboarding/status_pages.py).
 STATUS_PAGE_PANELS = {
     "index": ["batches.pages.recent_batches_panel"],

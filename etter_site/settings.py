@@ -5,6 +5,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from etter_site.security import proxy_ssl_header, refuse_insecure_secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -13,12 +15,15 @@ if not env.bool("ETTER_IGNORE_DOTENV", default=False):  # the test suite ignores
 
 DEBUG = env.bool("DEBUG", default=False)
 
+# Published in this repository: it may sign nothing outside a developer's machine.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        # A production start with a guessable key would sign sessions anyone can forge.
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
+if not DEBUG:
+    # A production start with a guessable key would sign sessions, password resets and JD download
+    # links that anyone can forge: refuse what `check --deploy` calls insecure, at start.
+    refuse_insecure_secret_key(SECRET_KEY, development_key=DEVELOPMENT_SECRET_KEY)
+elif not SECRET_KEY:
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -284,8 +289,18 @@ LOGGING = {
     "loggers": {"django.server": {"level": "WARNING"}},
 }
 
+# --- HTTPS (see README, "Security"). Off unless turned on, so `./bin/start` and the tests work over
+# plain http; the production image (Dockerfile ENV) turns them all on.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# A load balancer probes health over plain HTTP: it must get the answer, not a redirect.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/pipeline/health$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# The header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto). Trust it only
+# behind such a proxy: anyone else could send it.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env.str("SECURE_PROXY_SSL_HEADER", default=""))
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 

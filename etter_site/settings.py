@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "etter_site.middleware.RequestGuardMiddleware",  # before anything reads the body or the DB
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -264,9 +265,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "onboarding.api.errors.handle",
+    "DEFAULT_PARSER_CLASSES": [
+        "onboarding.api.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="600/min")},
 }
+# Bad input is refused before it can do harm (README, "The API"): a body larger than this answers
+# 413 on /api/ (Django's own limit; uploaded files aside), and JSON nested deeper than this 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=64)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Etter onboarding pipeline API",
     "VERSION": "0.1.0",

@@ -6,7 +6,8 @@
   read (Django's own refusal comes later, as an HTML page).
 - Under /api/, an error answered by Django rather than by the API's views (an address that
   matches no call, a crash) is given the API's error shape, so a client parses every refusal
-  the same way: {"detail": {"error", "message", "recoverable"}}.
+  the same way: {"detail": {"error", "message", "recoverable"}}. (With DEBUG on, a crash keeps
+  Django's traceback page.)
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class RequestGuardMiddleware:
         if is_api and _too_large(request):
             return error_response(413, "PAYLOAD_TOO_LARGE", too_large_message(), recoverable=False)
         response = self.get_response(request)
-        if is_api and response.status_code >= 400 and not _is_json(response) and not settings.DEBUG:
+        if is_api and response.status_code >= 400 and not _is_json(response) and not _debug_page(response):
             return _in_api_shape(response)
         return response
 
@@ -60,6 +61,11 @@ def _too_large(request: HttpRequest) -> bool:
     except ValueError:
         return False  # Django reads no body then
     return limit is not None and length > limit
+
+
+def _debug_page(response: HttpResponse) -> bool:
+    """With DEBUG on, a crash keeps Django's page with the traceback: it is for the developer."""
+    return settings.DEBUG and response.status_code >= 500
 
 
 def _is_json(response: HttpResponse) -> bool:

@@ -270,7 +270,9 @@ def test_an_address_or_method_the_api_does_not_have_answers_in_the_api_shape(
     assert row_counts() == before
 
 
-def test_an_error_django_answers_under_api_takes_the_api_shape_but_pages_keep_theirs(client):
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_error_django_answers_under_api_takes_the_api_shape_but_pages_keep_theirs(client, settings, debug):
+    settings.DEBUG = debug  # ./bin/start runs with DEBUG on: the API answers the same
     assert client.get("/api/v1/nothing").json()["detail"]["error"] == "NOT_FOUND"
     page = client.get("/status/nothing-here/")
     assert page.status_code == 404 and "json" not in page["Content-Type"]
@@ -284,3 +286,9 @@ def test_a_500_under_api_is_answered_in_the_api_shape():
     assert b'"error":"INTERNAL_ERROR"' in response.content
     page = RequestGuardMiddleware(lambda request: HttpResponse("<h1>fine</h1>", status=500))
     assert page(RequestFactory().get("/status/")).content == b"<h1>fine</h1>"
+
+
+def test_with_debug_on_a_crash_under_api_keeps_djangos_traceback_page(settings):
+    settings.DEBUG = True
+    crash = RequestGuardMiddleware(lambda request: HttpResponseServerError("<h1>Traceback ...</h1>"))
+    assert crash(RequestFactory().get("/api/v1/pipeline/companies")).content == b"<h1>Traceback ...</h1>"

@@ -1,7 +1,8 @@
 """Refusals that happen before any view runs, in one place for the whole site.
 
-- A NUL character in the address (path or query) is refused with 400, on every page: no
-  identifier or parameter of ours can hold one, and PostgreSQL refuses it in any query (a 500).
+- A NUL character in the address (path or query) or in a header is refused with 400, on every
+  page: no identifier, parameter or token of ours can hold one, and PostgreSQL refuses it in
+  any query (a 500).
 - Under /api/, a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE is refused with 413 before it is
   read (Django's own refusal comes later, as an HTML page).
 - Under /api/, an error answered by Django rather than by the API's views (an address that
@@ -19,7 +20,10 @@ from django.http import HttpRequest, HttpResponse
 from onboarding.api.errors import error_response, too_large_message
 
 API_PREFIX = "/api/"
-NUL_MESSAGE = "The address holds a NUL character (%00), which no identifier or parameter may contain."
+NUL_MESSAGE = (
+    "The address or a header holds a NUL character (%00), which no identifier, parameter or token "
+    "may contain."
+)
 # What the API says when Django, not one of its views, answered with an error page.
 DJANGO_ERRORS = {
     400: ("VALIDATION_ERROR", "The request could not be understood.", True),
@@ -51,7 +55,10 @@ def _has_nul(request: HttpRequest) -> bool:
     if "\x00" in request.path_info:
         return True
     query = request.META.get("QUERY_STRING", "")  # raw: "%" itself is sent as %25
-    return "%00" in query or "\x00" in query
+    if "%00" in query or "\x00" in query:
+        return True
+    # An HTTP server should refuse a NUL in a header; the development server lets it through.
+    return any("\x00" in value for key, value in request.META.items() if key.startswith("HTTP_"))
 
 
 def _too_large(request: HttpRequest) -> bool:

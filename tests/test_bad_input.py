@@ -8,6 +8,7 @@ import pytest
 from django.http import HttpResponse, HttpResponseServerError
 from django.test import RequestFactory
 from rest_framework.exceptions import ParseError
+from rest_framework.test import APIClient
 
 from batches.models import Batch
 from batches.services import batch_push
@@ -77,6 +78,23 @@ def test_a_nul_anywhere_in_an_api_address_is_a_400_that_writes_nothing(api, worl
     assert row_counts() == before
     assert Run.objects.get(workflow_id=world["failed"]).status == RunStatus.FAILED  # not retried
     assert Run.objects.get(workflow_id=world["queued"]).status == RunStatus.QUEUED  # not cancelled
+
+
+@pytest.mark.parametrize(
+    "header,value",
+    [
+        ("HTTP_AUTHORIZATION", "Token ab\x00cd"),
+        ("HTTP_IF_NONE_MATCH", 'W/"\x00"'),
+        ("HTTP_X_ANYTHING", "\x00"),
+    ],
+)
+def test_a_nul_in_a_header_is_a_400_that_writes_nothing(api, world, header, value):
+    before = row_counts()
+    client = APIClient() if header == "HTTP_AUTHORIZATION" else api  # api sends its own token
+    response = client.post(BASE + "retry/{failed}".format(**world), **{header: value})
+    assert "NUL" in refused(response, 400, "VALIDATION_ERROR")["message"]
+    assert row_counts() == before
+    assert Run.objects.get(workflow_id=world["failed"]).status == RunStatus.FAILED
 
 
 @pytest.mark.parametrize(

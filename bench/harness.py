@@ -3,6 +3,7 @@ each in its own process, as in production (or as `./bin/start` runs them, with -
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,6 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("BENCH_PORT", "8199"))
 SIMULATOR_PORT = PORT + 100
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/etter_bench")
+# One key for the site and its workers (they check each other's signed links); DEBUG off refuses a
+# weak one.
+SECRET_KEY = secrets.token_urlsafe(50)
 WORKERS_APP = "etter-bench-workers"  # the workers' PostgreSQL sessions carry this name
 
 
@@ -39,7 +43,7 @@ def bench_env(*, sqlite: bool = False, **overrides: str) -> dict:
         "DJANGO_SETTINGS_MODULE": "etter_site.settings",
         "ETTER_IGNORE_DOTENV": "1",
         "DEBUG": "1" if sqlite else "0",
-        "SECRET_KEY": "bench-only",
+        "SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": f"sqlite:///{tempfile.gettempdir()}/etter-bench.sqlite3" if sqlite else DB_URL,
         "DRAUP_WORLD_SIMULATOR": "1",
         "SITE_URL": f"http://127.0.0.1:{PORT}",

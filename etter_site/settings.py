@@ -5,6 +5,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from etter_site.security import proxy_ssl_header, refuse_insecure_secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -13,12 +15,15 @@ if not env.bool("ETTER_IGNORE_DOTENV", default=False):  # the test suite ignores
 
 DEBUG = env.bool("DEBUG", default=False)
 
+# Published in this repository: it may sign nothing outside a developer's machine.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        # A production start with a guessable key would sign sessions anyone can forge.
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
+if not DEBUG:
+    # A production start with a guessable key would sign sessions, password resets and JD download
+    # links that anyone can forge: refuse what `check --deploy` calls insecure, at start.
+    refuse_insecure_secret_key(SECRET_KEY, development_key=DEVELOPMENT_SECRET_KEY)
+elif not SECRET_KEY:
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -46,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "etter_site.middleware.RequestGuardMiddleware",  # before anything reads the body or the DB
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -259,20 +265,41 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "onboarding.api.errors.handle",
+    "DEFAULT_PARSER_CLASSES": [
+        "onboarding.api.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="600/min")},
 }
+# Bad input is refused before it can do harm (README, "The API"): a body larger than this answers
+# 413 on /api/ (Django's own limit; uploaded files aside), and JSON nested deeper than this 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=64)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Etter onboarding pipeline API",
     "VERSION": "0.1.0",
     "DESCRIPTION": "Push roles through the Etter onboarding pipeline and watch them. Authenticate with "
     "'Authorization: Token <key>' (manage.py drf_create_token USER) or an admin session.",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_INCLUDE_SCHEMA": False,  # the schema does not describe its own address
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI and ReDoc from drf-spectacular-sidecar's static files, never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Names for the choice sets of the answers (onboarding/api/serializers.py), so the schema has
+    # no generated names and `check --deploy` (which builds the schema) no warnings.
+    "ENUM_NAME_OVERRIDES": {
+        "RoleStateEnum": "onboarding.models.RoleState",
+        "RoleStatusEnum": "onboarding.api.serializers.ROLE_STATUS_CHOICES",
+        "RunStatusEnum": "onboarding.api.serializers.RUN_STATUS_CHOICES",
+        "RunAnswerStatusEnum": "onboarding.api.serializers.RUN_ANSWER_STATUS_CHOICES",
+        "PartHealthEnum": "onboarding.api.serializers.PART_HEALTH_CHOICES",
+        "DraupWorldHealthEnum": "onboarding.api.serializers.DRAUP_WORLD_HEALTH_CHOICES",
+        "SiteHealthEnum": "onboarding.api.serializers.SITE_HEALTH_CHOICES",
+    },
 }
 
 LOGGING = {
@@ -284,10 +311,23 @@ LOGGING = {
     "loggers": {"django.server": {"level": "WARNING"}},
 }
 
+# --- HTTPS (see README, "Security"). Off unless turned on, so `./bin/start` and the tests work over
+# plain http; the production image (Dockerfile ENV) turns them all on.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# A load balancer probes health over plain HTTP: it must get the answer, not a redirect.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/pipeline/health$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# The header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto). Trust it only
+# behind such a proxy: anyone else could send it.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env.str("SECURE_PROXY_SSL_HEADER", default=""))
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+# Times show in the viewer's time zone (their choice, else their browser's): onboarding/timezones.py.
+MIDDLEWARE += ["onboarding.timezones.ViewerTimeZoneMiddleware"]  # noqa: F405  (after authentication)
 
 # Sections other apps add to onboarding's status pages (see onboarding/status_pages.py).
 STATUS_PAGE_PANELS = {

@@ -4,10 +4,12 @@ crash tests finish in seconds. Environment values win, so a worker started by a 
 pointed at the test database."""
 
 import os
+import secrets
 import tempfile
 
 os.environ["ETTER_IGNORE_DOTENV"] = "1"
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+# DEBUG is off in the tests, as in production, so the key must be one production would accept.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("DRAUP_WORLD_SIMULATOR", "1")
 os.environ.setdefault("PIPELINE_LEASE_SECONDS", "2")
 os.environ.setdefault("PIPELINE_HEARTBEAT_SECONDS", "0.5")

@@ -18,9 +18,17 @@ from dataclasses import dataclass
 from django.core.cache import caches
 from django.utils.http import parse_etags
 
+from onboarding.api.serializers import RunCoreOut, StatusHeadOut, StatusOut
 from onboarding.errors import NotFound
 from onboarding.models import Run, RunAttempt, RunStatus, RunStep
-from onboarding.selectors import StatusHead, run_for, run_status, status_body, status_core, status_head
+from onboarding.selectors import (
+    StatusHead,
+    estimated_duration_seconds,
+    queue_position,
+    run_for,
+    status_core,
+    status_head,
+)
 
 CORE_CACHE_SECONDS = 600  # a version never changes: the timeout only frees memory
 # A queued run's place changes as other runs start, without its own version changing. Counting
@@ -53,6 +61,54 @@ class StatusAnswer:
         return "*" in held or self.etag.removeprefix("W/") in held
 
 
+@dataclass(frozen=True)
+class RunCore:
+    """The part of a status answer that only the run's version decides, kept per version."""
+
+    status: str  # the run's own (the answer says "stale" when its role changed since)
+    body: dict  # RunCoreOut's answer
+
+
+# DRF builds a serializer's fields on every instantiation (about 0.3 ms); a bound instance's
+# to_representation depends only on its argument, so the poll path keeps one of each.
+_CORE_OUT, _HEAD_OUT = RunCoreOut(), StatusHeadOut()
+_ORDER = tuple(StatusOut._declared_fields)  # the documented order of the answer's keys
+
+
+def run_core(run: Run, steps: list, attempts: list) -> RunCore:
+    raw = status_core(run, steps, attempts)
+    return RunCore(raw["status"], dict(_CORE_OUT.to_representation(raw)))
+
+
+def status_body(head: StatusHead, core: RunCore, position: int | None) -> dict:
+    """StatusOut's answer: the run's core (serialized once per version) with what changes without
+    the run's version (its role, the estimate, the queue position), serialized now."""
+    status = core.status
+    if head.role_last_run_id == head.pk and head.role_state == "STALE":
+        status = "stale"
+    now = _HEAD_OUT.to_representation(
+        {
+            "workflow_id": head.workflow_id,
+            "role_id": head.role_id,
+            "company_id": head.company_name,
+            "role_name": head.role_name,
+            "status": status,
+            "estimated_duration_seconds": estimated_duration_seconds(),
+            "position_in_queue": position,
+            "dashboard_url": (head.role_dashboard_url or None) if core.status == RunStatus.READY else None,
+        }
+    )
+    parts = {**now, **core.body}
+    return {key: parts[key] for key in _ORDER}
+
+
+def run_status(run: Run) -> dict:
+    """The plain path: StatusOut's answer for one run read whole (retry and cancel answer it, and
+    a poll of a run that changes faster than it can be cached)."""
+    core = run_core(run, list(run.steps.all()), list(run.attempts.all()))
+    return status_body(StatusHead.of(run), core, queue_position(run))
+
+
 def status_answer(user, workflow_id: str) -> StatusAnswer:
     """The run's status as the user may see it; NotFound for a run of another company."""
     for _ in range(ATTEMPTS):
@@ -67,7 +123,7 @@ def status_answer(user, workflow_id: str) -> StatusAnswer:
     return StatusAnswer(run_status(run_for(user, workflow_id)), None)
 
 
-def _core(head: StatusHead) -> dict | None:
+def _core(head: StatusHead) -> RunCore | None:
     cache = caches["status"]
     key = f"run-status:{head.workflow_id}:{head.version}"
     core = cache.get(key)
@@ -77,7 +133,7 @@ def _core(head: StatusHead) -> dict | None:
         run = Run.objects.filter(pk=head.pk).first()
         if run is None or run.version != head.version:
             return None  # it changed while we read: these rows may belong to a newer version
-        core = status_core(run, steps, attempts)
+        core = run_core(run, steps, attempts)
         cache.set(key, core, CORE_CACHE_SECONDS)
     return core
 

@@ -62,15 +62,11 @@ def run_for(user, workflow_id: str) -> Run:
     return run
 
 
-def run_status(run: Run) -> dict:
-    """The documented status shape of reference 001, from one run and its steps."""
-    return status_body(StatusHead.of(run), status_core(run, list(run.steps.all())), queue_position(run))
-
-
 @dataclass(frozen=True)
 class StatusHead:
     """What a status answer needs besides the run's own record: its role and its company. One
-    query reads it (`status_head`); the rest (`status_core`) is cached by the run's version."""
+    query reads it (`status_head`); the rest (`status_core`) is cached by the run's version
+    (onboarding/polling.py puts the two together)."""
 
     pk: int
     workflow_id: str
@@ -184,32 +180,6 @@ def _attempt(a) -> dict:
         "replayed": a.replayed,
         "next_attempt_at": a.next_attempt_at,
         "summary": a.summary,
-    }
-
-
-def status_body(head: StatusHead, core: dict, position: int | None) -> dict:
-    """The answer, in the documented order: the run's core with what changes without the
-    run's version (its role, the estimate, the queue position)."""
-    status = core["status"].lower()
-    if head.role_last_run_id == head.pk and head.role_state == "STALE":
-        status = "stale"
-    return {
-        "workflow_id": head.workflow_id,
-        "role_id": str(head.role_id),
-        "company_id": head.company_name,
-        "role_name": head.role_name,
-        "status": status,
-        "current_step": core["current_step"],
-        "progress": core["progress"],
-        "queued_at": core["queued_at"],
-        "started_at": core["started_at"],
-        "completed_at": core["completed_at"],
-        "estimated_duration_seconds": estimated_duration_seconds(),
-        "position_in_queue": position,
-        "next_attempt_at": core["next_attempt_at"],
-        "dashboard_url": (head.role_dashboard_url or None) if core["status"] == RunStatus.READY else None,
-        "error": core["error"],
-        "attempts": core["attempts"],
     }
 
 

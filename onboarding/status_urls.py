@@ -1,6 +1,6 @@
 from django.urls import path
 
-from onboarding import report_views
+from onboarding import report_views, user_settings_page
 from onboarding import status_pages as pages
 
 urlpatterns = [
@@ -19,4 +19,5 @@ urlpatterns = [
     path("companies/<int:pk>/share/", report_views.report_share, name="status-company-share"),
     path("shared/<str:token>/", report_views.shared_report, name="customer-report"),
     path("shared/<str:token>/report.pdf", report_views.shared_report_pdf, name="customer-report-pdf"),
+    path("settings/", user_settings_page.user_settings, name="status-settings"),
 ]

@@ -20,6 +20,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from onboarding.api.serializers import ErrorOut
 from onboarding.http import AuthenticatedHttpRequest
 
 from . import services
@@ -73,7 +74,7 @@ class PipelineStatsApi(APIView):
     @extend_schema(
         parameters=[StatsQuery],
         summary="Pipeline statistics for a time window (staff who see every company)",
-        responses={200: dict},
+        responses={200: dict, **{code: ErrorOut for code in (400, 401, 403, 413, 429)}},
     )
     def get(self, request):
         query = StatsQuery(data=request.query_params)

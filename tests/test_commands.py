@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -122,7 +123,7 @@ def test_a_production_start_with_a_secret_key_passes_the_checks():
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "etter_site.settings",
         "DEBUG": "0",
-        "SECRET_KEY": "x" * 50,
+        "SECRET_KEY": secrets.token_urlsafe(50),
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60

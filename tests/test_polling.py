@@ -17,7 +17,8 @@ from rest_framework.test import APIClient
 from batches.services import batch_push
 from onboarding import polling, services
 from onboarding.models import Role, RoleDocument, RoleState, Run, RunStatus, RunStep
-from onboarding.selectors import run_for, run_status, status_head
+from onboarding.polling import run_status
+from onboarding.selectors import run_for, status_head
 from tests.factories import CompanyFactory, UserFactory, force_state, ready_role
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,10 @@
 """Every API error in the documented shape: {"detail": {"error", "message", "recoverable"}}."""
 
-from django.http import Http404
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
@@ -19,9 +22,30 @@ _CODES = {
 }
 
 
+def error_body(code: str, message: str, *, recoverable: bool = False) -> dict:
+    return {"detail": {"error": code, "message": message, "recoverable": recoverable}}
+
+
+def error_response(status_code: int, code: str, message: str, *, recoverable: bool = False) -> HttpResponse:
+    """The shape, rendered as the views render it, where no DRF view answers (etter_site/middleware.py)."""
+    body = JSONRenderer().render(error_body(code, message, recoverable=recoverable))
+    return HttpResponse(body, status=status_code, content_type="application/json")
+
+
+def too_large_message() -> str:
+    return (
+        f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes "
+        "(DATA_UPLOAD_MAX_MEMORY_SIZE); send fewer roles per call."
+    )
+
+
 def handle(exc, context):
     if isinstance(exc, AppError):
         return Response({"detail": exc.as_dict()}, status=exc.status, headers=getattr(exc, "headers", None))
+    if isinstance(exc, RequestDataTooBig):  # read from a body without a Content-Length of its size
+        return Response(error_body("PAYLOAD_TOO_LARGE", too_large_message()), status=413)
+    if isinstance(exc, SuspiciousOperation):  # e.g. a form body with more fields than allowed
+        return Response(error_body("VALIDATION_ERROR", str(exc), recoverable=True), status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.ValidationError):

@@ -1,9 +1,36 @@
-"""Request and response shapes of reference 001 "API Reference" and 002 "API Design"."""
+"""Request and response shapes of reference 001 "API Reference" and 002 "API Design".
+
+Every answer of the views is produced by its *Out serializer, the one the schema documents, so
+the two cannot drift (the schema fuzzing in tests/test_api_schema.py checks each answer)."""
 
 from rest_framework import serializers
 
 from onboarding.intake import OnExisting
-from onboarding.models import DocumentType
+from onboarding.models import AttemptOutcome, DocumentType, RoleState, RunStatus, StepStatus
+
+
+class LowercaseChoiceField(serializers.ChoiceField):
+    """A stored upper-case choice (READY), answered in lower case (ready), as reference 001 does."""
+
+    def to_representation(self, value):
+        return super().to_representation(value.lower())
+
+
+class BlankAsNullCharField(serializers.CharField):
+    """A text column that is blank when there is nothing (a run of no batch), answered as null."""
+
+    def to_representation(self, value):
+        return super().to_representation(value) or None
+
+
+# Choice sets the schema names (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
+RUN_STATUS_CHOICES = [v.lower() for v in RunStatus.values]
+# A status answer says "stale" when the run's role changed since the run ended READY.
+RUN_ANSWER_STATUS_CHOICES = [*RUN_STATUS_CHOICES, "stale"]
+ROLE_STATUS_CHOICES = [v.lower() for v in RoleState.values]
+PART_HEALTH_CHOICES = ["healthy", "down"]
+DRAUP_WORLD_HEALTH_CHOICES = [*PART_HEALTH_CHOICES, "simulator"]
+SITE_HEALTH_CHOICES = ["healthy", "unhealthy"]
 
 
 class DocumentIn(serializers.Serializer):
@@ -59,7 +86,7 @@ class PushOut(serializers.Serializer):
 
 class StepOut(serializers.Serializer):
     name = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=StepStatus.values)
     attempts = serializers.IntegerField()
     duration_ms = serializers.IntegerField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)
@@ -84,9 +111,7 @@ class AttemptOut(serializers.Serializer):
     round = serializers.IntegerField()
     number = serializers.IntegerField()
     max_attempts = serializers.IntegerField()
-    outcome = serializers.ChoiceField(
-        choices=["running", "succeeded", "retrying", "failed", "discarded", "abandoned"]
-    )
+    outcome = serializers.ChoiceField(choices=AttemptOutcome.values)
     started_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
     duration_ms = serializers.IntegerField(allow_null=True)
@@ -102,7 +127,7 @@ class StatusOut(serializers.Serializer):
     role_id = serializers.CharField()
     company_id = serializers.CharField()
     role_name = serializers.CharField()
-    status = serializers.CharField()
+    status = LowercaseChoiceField(RUN_ANSWER_STATUS_CHOICES)
     current_step = serializers.CharField(allow_null=True)
     progress = ProgressOut()
     queued_at = serializers.DateTimeField()
@@ -116,6 +141,25 @@ class StatusOut(serializers.Serializer):
     attempts = AttemptOut(many=True, help_text="Every attempt of every call, oldest first, all rounds")
 
 
+# GET status is polled by hundreds at once (onboarding/polling.py): the part of StatusOut that
+# only the run's version decides is serialized once per version and cached; the rest, on each
+# poll. Together they are exactly StatusOut (tests/test_api_schema.py checks it).
+class RunCoreOut(StatusOut):
+    """What the run, its steps and attempts decide: serialized once per version."""
+
+    # DRF drops an inherited field set to None; djangorestframework-stubs do not model that.
+    workflow_id = role_id = company_id = role_name = status = None  # type: ignore[assignment]
+    estimated_duration_seconds = position_in_queue = dashboard_url = None  # type: ignore[assignment]
+
+
+class StatusHeadOut(StatusOut):
+    """What changes without the run's version (its role, the estimate, the queue): per poll."""
+
+    # DRF drops an inherited field set to None; djangorestframework-stubs do not model that.
+    current_step = progress = queued_at = started_at = completed_at = None  # type: ignore[assignment]
+    next_attempt_at = error = attempts = None  # type: ignore[assignment]
+
+
 class CancelOut(StatusOut):
     message = serializers.CharField()
 
@@ -124,11 +168,17 @@ class ErrorOut(serializers.Serializer):
     detail = ErrorBody()
 
 
+class ComponentsOut(serializers.Serializer):
+    database = serializers.ChoiceField(choices=PART_HEALTH_CHOICES)
+    workers = serializers.ChoiceField(choices=PART_HEALTH_CHOICES)
+    draup_world = serializers.ChoiceField(choices=DRAUP_WORLD_HEALTH_CHOICES)
+
+
 class HealthOut(serializers.Serializer):
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=SITE_HEALTH_CHOICES)
     version = serializers.CharField()
     timestamp = serializers.DateTimeField()
-    components = serializers.DictField(child=serializers.CharField())
+    components = ComponentsOut()
 
 
 class CompaniesOut(serializers.Serializer):
@@ -137,13 +187,15 @@ class CompaniesOut(serializers.Serializer):
 
 
 class RoleOut(serializers.Serializer):
-    job_id = serializers.CharField()
-    job_title = serializers.CharField()
-    job_role = serializers.CharField()
-    draup_role = serializers.CharField()
-    occupation = serializers.CharField()
-    job_family = serializers.CharField()
-    status = serializers.CharField()
+    """One role, from the model: the names of reference 001."""
+
+    job_id = serializers.CharField(source="pk")
+    job_title = serializers.CharField(source="name")
+    job_role = serializers.CharField(source="name")
+    draup_role = serializers.CharField(source="draup_role_name", allow_blank=True)
+    occupation = serializers.CharField(allow_blank=True)
+    job_family = serializers.CharField(allow_blank=True)
+    status = LowercaseChoiceField(ROLE_STATUS_CHOICES, source="state")
 
 
 class RolesOut(serializers.Serializer):
@@ -153,17 +205,46 @@ class RolesOut(serializers.Serializer):
 
 
 class HistoryItemOut(serializers.Serializer):
+    """One run, from the model."""
+
     workflow_id = serializers.CharField()
-    role_name = serializers.CharField()
-    status = serializers.CharField()
-    batch_id = serializers.CharField(allow_null=True)
+    role_name = serializers.CharField(source="role.name")
+    status = LowercaseChoiceField(RUN_STATUS_CHOICES)
+    batch_id = BlankAsNullCharField(source="batch_key", allow_null=True)
     queued_at = serializers.DateTimeField()
-    completed_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(source="finished_at", allow_null=True)
     error = serializers.DictField(allow_null=True)
 
 
+class HistoryOut(serializers.Serializer):
+    """A page of a company's runs (page numbers: ?page=, ?page_size=)."""
+
+    count = serializers.IntegerField(help_text="runs in all pages")
+    next = serializers.URLField(allow_null=True, help_text="the next page, if any")
+    previous = serializers.URLField(allow_null=True, help_text="the previous page, if any")
+    results = HistoryItemOut(many=True)
+
+
+class StateOut(serializers.Serializer):
+    value = serializers.ChoiceField(choices=RoleState.values)
+    # A field named like Field.label: DRF's metaclass takes declared fields off the class, so
+    # they do not clash at run time; the stubs cannot see that.
+    label = serializers.CharField()  # type: ignore[assignment]
+
+
+class StepInfoOut(serializers.Serializer):
+    name = serializers.CharField()
+    substate = serializers.CharField()
+    optional = serializers.BooleanField()
+    max_attempts = serializers.IntegerField(source="policy.attempts")
+
+
 class MetadataOut(serializers.Serializer):
-    states = serializers.ListField(child=serializers.DictField())
-    transitions = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-    steps = serializers.ListField(child=serializers.DictField())
-    statuses = serializers.ListField(child=serializers.CharField())
+    states = StateOut(many=True)
+    transitions = serializers.DictField(
+        child=serializers.ListField(child=serializers.ChoiceField(choices=RoleState.values)),
+        help_text="each state: the states it may move to",
+    )
+    steps = StepInfoOut(many=True)
+    statuses = serializers.ListField(child=LowercaseChoiceField(RUN_STATUS_CHOICES))
+    substates = serializers.ListField(child=serializers.CharField())

@@ -20,8 +20,8 @@ from onboarding.intake import Outcome, intake
 from onboarding.models import Company, ProcessingStep, Role, RoleState, Run, RunStatus
 from onboarding.models.role import allowed_transitions
 from onboarding.pipeline.steps import STEPS
-from onboarding.polling import StatusAnswer, status_answer
-from onboarding.selectors import estimated_duration_seconds, queue_position, run_for, run_status
+from onboarding.polling import StatusAnswer, run_status, status_answer
+from onboarding.selectors import estimated_duration_seconds, queue_position, run_for
 
 ERRORS = {
     400: s.ErrorOut,
@@ -29,6 +29,7 @@ ERRORS = {
     403: s.ErrorOut,
     404: s.ErrorOut,
     409: s.ErrorOut,
+    413: s.ErrorOut,
     429: s.ErrorOut,
 }
 USE_MOCK = OpenApiParameter("use_mock", bool, description="run against the built-in simulator", default=False)
@@ -114,12 +115,14 @@ class HealthApi(APIView):
     def get(self, request):
         components = components_health()
         healthy = all(v in ("healthy", "simulator") for v in components.values())
-        body = {
-            "status": "healthy" if healthy else "unhealthy",
-            "version": settings.SPECTACULAR_SETTINGS["VERSION"],
-            "timestamp": timezone.now(),
-            "components": components,
-        }
+        body = s.HealthOut(
+            {
+                "status": "healthy" if healthy else "unhealthy",
+                "version": settings.SPECTACULAR_SETTINGS["VERSION"],
+                "timestamp": timezone.now(),
+                "components": components,
+            }
+        ).data
         return Response(body, status=200 if healthy else 503)
 
 
@@ -127,7 +130,7 @@ class CompaniesApi(APIView):
     @extend_schema(responses={200: s.CompaniesOut, **ERRORS}, summary="Companies you may see")
     def get(self, request):
         names = list(Company.objects.visible_to(request.user).values_list("name", flat=True))
-        return Response({"companies": names, "total_count": len(names)})
+        return Response(s.CompaniesOut({"companies": names, "total_count": len(names)}).data)
 
 
 class RolesApi(APIView):
@@ -136,19 +139,10 @@ class RolesApi(APIView):
         company = Company.objects.visible_to(request.user).filter(name=company_name).first()
         if company is None:
             raise NotFound(f"No company named {company_name!r}.")
-        roles = [
-            {
-                "job_id": str(r.pk),
-                "job_title": r.name,
-                "job_role": r.name,
-                "draup_role": r.draup_role_name,
-                "occupation": r.occupation,
-                "job_family": r.job_family,
-                "status": r.state.lower(),
-            }
-            for r in Role.objects.filter(company=company).order_by("name")
-        ]
-        return Response({"company_name": company.name, "roles": roles, "total_count": len(roles)})
+        roles = list(Role.objects.filter(company=company).order_by("name"))
+        return Response(
+            s.RolesOut({"company_name": company.name, "roles": roles, "total_count": len(roles)}).data
+        )
 
 
 class RetryApi(APIView):
@@ -157,7 +151,7 @@ class RetryApi(APIView):
     )
     def post(self, request, workflow_id: str):
         run = services.run_retry(run=run_for(request.user, workflow_id), user=request.user)
-        return Response(run_status(run_for(request.user, run.workflow_id)))
+        return Response(run_status(run_for(request.user, run.workflow_id)))  # StatusOut's answer
 
 
 class CancelApi(APIView):
@@ -174,7 +168,7 @@ class CancelApi(APIView):
                 f" The call under way ({abandoned[-1]['call'].replace('_', ' ')}) is being abandoned:"
                 " its answer, if it comes, will be discarded."
             )
-        return Response({**body, "message": message})
+        return Response(s.CancelOut({**body, "message": message}).data)
 
 
 class HistoryPagination(PageNumberPagination):
@@ -185,7 +179,7 @@ class HistoryPagination(PageNumberPagination):
 
 class HistoryApi(APIView):
     @extend_schema(
-        responses={200: s.HistoryItemOut(many=True), **ERRORS},
+        responses={200: s.HistoryOut, **ERRORS},
         summary="A company's runs, newest first",
         parameters=[
             OpenApiParameter("status", str, enum=[v.lower() for v in RunStatus.values]),
@@ -206,20 +200,17 @@ class HistoryApi(APIView):
                 )
             runs = runs.filter(status=wanted.upper())
         paginator = HistoryPagination()
-        page = paginator.paginate_queryset(runs, request, view=self) or []  # None only without a page size
-        return paginator.get_paginated_response(
-            [
+        page = paginator.paginate_queryset(runs, request, view=self)
+        assert paginator.page is not None, "HistoryPagination has a page size: there is a page"
+        return Response(
+            s.HistoryOut(
                 {
-                    "workflow_id": r.workflow_id,
-                    "role_name": r.role.name,
-                    "status": r.status.lower(),
-                    "batch_id": r.batch_key or None,
-                    "queued_at": r.queued_at,
-                    "completed_at": r.finished_at,
-                    "error": r.error,
+                    "count": paginator.page.paginator.count,
+                    "next": paginator.get_next_link(),
+                    "previous": paginator.get_previous_link(),
+                    "results": page,
                 }
-                for r in page
-            ]
+            ).data
         )
 
 
@@ -229,19 +220,13 @@ class MetadataApi(APIView):
     )
     def get(self, request):
         return Response(
-            {
-                "states": [{"value": st.value, "label": st.label} for st in RoleState],
-                "transitions": allowed_transitions(),
-                "steps": [
-                    {
-                        "name": st.name,
-                        "substate": st.substate,
-                        "optional": st.optional,
-                        "max_attempts": st.policy.attempts,
-                    }
-                    for st in STEPS
-                ],
-                "statuses": [v.lower() for v in RunStatus.values],
-                "substates": [v for v in ProcessingStep.values if v],
-            }
+            s.MetadataOut(
+                {
+                    "states": list(RoleState),
+                    "transitions": allowed_transitions(),
+                    "steps": STEPS,
+                    "statuses": RunStatus.values,
+                    "substates": [v for v in ProcessingStep.values if v],
+                }
+            ).data
         )

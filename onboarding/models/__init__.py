@@ -1,5 +1,6 @@
 from .company import Company
 from .documents import DocumentFormat, DocumentType, RoleDocument
+from .preferences import UserSettings
 from .role import ProcessingStep, Role, RoleState
 from .run import (
     AttemptOutcome,
@@ -31,6 +32,7 @@ __all__ = [
     "Run",
     "Priority",
     "RunStatus",
+    "UserSettings",
     "RunStep",
     "SimulatorCall",
     "SimulatorFault",

@@ -105,6 +105,8 @@ class BatchingRoleAdmin(RoleAdmin):
     @admin.action(description="Push to Etter as a batch", permissions=["push"])
     @refusal_as_message
     def push_as_batch(self, request, queryset, priority: str = Priority.NORMAL):
+        if "confirmed" not in request.POST:
+            return self._confirm_batch(request, queryset, priority)
         urgent = " (urgent)" if priority == Priority.URGENT else ""
         batch = batch_push(
             role_ids=list(queryset.values_list("pk", flat=True)),

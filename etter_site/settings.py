@@ -199,6 +199,11 @@ PIPELINE_ASSESSMENTS_PER_MINUTE = env.float("PIPELINE_ASSESSMENTS_PER_MINUTE", d
 PIPELINE_PACE_MAX_WAIT_SECONDS = env.float("PIPELINE_PACE_MAX_WAIT_SECONDS", default=60.0)
 # CSV imports larger than this are refused whole: split the file.
 CSV_MAX_ROWS = env.int("CSV_MAX_ROWS", default=5000)
+# Cost estimates (onboarding/budgets.py): the price of LLM tokens, and the tokens a role is
+# assumed to use before any run has reported its usage.
+LLM_PRICE_PER_MILLION_TOKENS = env.float("LLM_PRICE_PER_MILLION_TOKENS", default=5.0)
+LLM_PRICE_CURRENCY = env.str("LLM_PRICE_CURRENCY", default="USD")
+LLM_TOKENS_PER_ROLE = env.int("LLM_TOKENS_PER_ROLE", default=12_000)
 # How long a customer report link (a signed token) stays valid.
 CUSTOMER_REPORT_LINK_DAYS = env.int("CUSTOMER_REPORT_LINK_DAYS", default=14)
 # The CSV import's files: the CSV itself, and the zip of JD files (each JD inside it is held to

@@ -83,6 +83,12 @@ class CompanyAdmin(admin.ModelAdmin):
     def has_push_permission(self, request):
         return request.user.has_perm("onboarding.push_role")
 
+    def get_readonly_fields(self, request, obj=None):
+        # The budget bounds what CSMs may spend: only staff allowed to set budgets change it.
+        if request.user.has_perm("onboarding.set_budget"):
+            return super().get_readonly_fields(request, obj)
+        return [*super().get_readonly_fields(request, obj), "monthly_token_budget"]
+
     @admin.action(description="Re-assess all stale roles", permissions=["push"])
     def reassess_stale(self, request, queryset):
         report = services.companies_reassess_stale(

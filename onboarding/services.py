@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from onboarding.budgets import check_budgets
 from onboarding.errors import (
     AlreadyInFlight,
     AppError,
@@ -108,6 +109,8 @@ def roles_push(
                 changed.append(role)
                 (resumed if resume else fresh).append(role)
             _check_queue_room(len(fresh) + len(resumed))
+            if any(r.company.monthly_token_budget is not None for r in fresh + resumed):
+                check_budgets(fresh + resumed)  # only then: no cost for companies without one
             priority = (options or {}).get("priority") or Priority.NORMAL
             report.runs = _new_runs(fresh, user, options, batch_key, priority) + _resumed_runs(
                 resumed, batch_key, priority

@@ -18,6 +18,7 @@ from django.views.decorators.http import condition, require_POST
 from django_fsm_log.models import StateLog
 
 from onboarding import services
+from onboarding.budgets import used_this_month
 from onboarding.errors import AppError
 from onboarding.explain import STATE_TEXT, fix_for
 from onboarding.input_changes import InputChanges, changes_since_assessment
@@ -181,6 +182,7 @@ def company_page(request: HttpRequest, pk: int) -> HttpResponse:
             "can_push": request.user.has_perm("onboarding.push_role"),
             "attention": attention,
             "panels": _panels("company", request, company=company),
+            "tokens_this_month": used_this_month([company.pk]).get(company.pk, 0),
         },
     )
 

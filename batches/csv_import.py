@@ -72,6 +72,7 @@ def import_roles(
     user=None,
     name: str = "CSV import",
     on_existing: str = OnExisting.UPDATE,
+    options: dict | None = None,
 ) -> ImportReport:
     """Check every row; unless `dry_run`, write the rows that pass in one transaction (and push
     them as a batch when `push`). A file-level problem refuses the whole file. `user` None is
@@ -106,6 +107,7 @@ def import_roles(
                 source=BatchSource.CSV,
                 name=name,
                 refusals=refused,
+                options=options,
             )
     return result
 

@@ -38,6 +38,10 @@ class CsvImportForm(forms.Form):
         help_text="Roles match ignoring case and extra spaces. A row's on_existing column wins.",
     )
     push = forms.BooleanField(label="Push the imported roles as a batch", required=False)
+    skip_enhancement_workflows = forms.BooleanField(
+        label="Assessment only (skip the enhancement workflows; run them later with Run enhancements)",
+        required=False,
+    )
 
     def clean_csv_file(self):
         return _within(self.cleaned_data["csv_file"], settings.CSV_MAX_BYTES)
@@ -54,7 +58,14 @@ def _within(upload, limit: int):
 
 
 class BatchingRoleAdmin(RoleAdmin):
-    actions = ["push_to_etter", "push_as_batch", "retry_failed", "cancel_push"]
+    actions = [
+        "push_to_etter",
+        "push_as_batch",
+        "push_assessment_only",
+        "run_enhancements",
+        "retry_failed",
+        "cancel_push",
+    ]
     change_list_template = "admin/batches/role_change_list.html"
 
     def get_urls(self):
@@ -85,6 +96,7 @@ class BatchingRoleAdmin(RoleAdmin):
                     user=request.user,
                     name=f"CSV {form.cleaned_data['csv_file'].name}",
                     on_existing=form.cleaned_data["on_existing"] or OnExisting.UPDATE,
+                    options={"skip_enhancement_workflows": form.cleaned_data["skip_enhancement_workflows"]},
                 )
             except AppError as err:
                 error = err.message

@@ -138,7 +138,7 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
         ),
     ]
     inlines = [RoleDocumentInline, RunInline, StateLogInline]
-    actions = ["push_to_etter", "retry_failed", "cancel_push"]
+    actions = ["push_to_etter", "push_assessment_only", "run_enhancements", "retry_failed", "cancel_push"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(company__in=Company.objects.visible_to(request.user))
@@ -209,6 +209,22 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
     def push_to_etter(self, request, queryset):
         report = services.roles_push(role_ids=list(queryset.values_list("pk", flat=True)), user=request.user)
         self._report(request, "Pushed", report)
+
+    @admin.action(description="Push to Etter (assessment only, no enhancements)", permissions=["push"])
+    def push_assessment_only(self, request, queryset):
+        report = services.roles_push(
+            role_ids=list(queryset.values_list("pk", flat=True)),
+            user=request.user,
+            options={"skip_enhancement_workflows": True},
+        )
+        self._report(request, "Pushed (assessment only)", report)
+
+    @admin.action(description="Run enhancements (READY roles pushed without them)", permissions=["push"])
+    def run_enhancements(self, request, queryset):
+        report = services.roles_run_enhancements(
+            role_ids=list(queryset.values_list("pk", flat=True)), user=request.user
+        )
+        self._report(request, "Started the enhancements of", report)
 
     @admin.action(description="Retry failed pushes", permissions=["push"])
     def retry_failed(self, request, queryset):

@@ -244,3 +244,28 @@ def company_rollup(company) -> dict:
     from onboarding.models import Role
 
     return Role.objects.filter(company=company).aggregate(**rollup_annotations())
+
+
+def missing_sections(steps: list) -> list[dict]:
+    """The sections a DEGRADED role lacks, in words: which, and why (failed, or skipped because
+    a step it needs failed). `steps`: the run's RunStep rows."""
+    from onboarding.pipeline.steps import label
+
+    return [
+        {
+            "name": step.name,
+            "label": label(step.name),
+            "why": (step.error or {}).get("message", "") if step.status == "failed" else "",
+            "because": label((step.error or {}).get("because", "")) if step.status == "skipped" else "",
+        }
+        for step in steps
+        if step.status in ("failed", "skipped")
+    ]
+
+
+def lacks_enhancements(steps: list) -> bool:
+    """A run pushed with skip_enhancement_workflows (or before they existed) has no rows for
+    them: "Run enhancements" can add them."""
+    from onboarding.pipeline.steps import enhancement_steps
+
+    return bool(set(enhancement_steps()) - {s.name for s in steps})

@@ -14,7 +14,7 @@ from onboarding.jd import pick_job_description, unreadable_reason
 from onboarding.models import DocumentType, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
 from onboarding.models.role import PUSHABLE
 from onboarding.pipeline import doorbell
-from onboarding.pipeline.steps import STEPS
+from onboarding.pipeline.steps import critical_steps, enhancement_steps, step_names
 
 from .bulk import bulk_update_fields
 from .fsm_log import collected_state_logs
@@ -163,13 +163,22 @@ def _prepare(role: Role, documents: list[RoleDocument], user, reason: str, chang
         role.apply("reopen", by=user, reason="Inputs fixed")
 
 
+def run_step_names(options: dict | None) -> list[str]:
+    """The steps a push runs: every step, or with skip_enhancement_workflows the critical path."""
+    return critical_steps() if (options or {}).get("skip_enhancement_workflows") else step_names()
+
+
+def _step_rows(run: Run, names: list[str]) -> list[RunStep]:
+    positions = {name: i for i, name in enumerate(step_names())}
+    return [RunStep(run=run, name=name, position=positions[name]) for name in names]
+
+
 def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str) -> list[Run]:
     runs = Run.objects.bulk_create(
         [Run(role=role, created_by=user, options=options or {}, batch_key=batch_key) for role in roles]
     )
-    RunStep.objects.bulk_create(
-        [RunStep(run=run, name=step.name, position=i) for run in runs for i, step in enumerate(STEPS)]
-    )
+    names = run_step_names(options)
+    RunStep.objects.bulk_create([row for run in runs for row in _step_rows(run, names)])
     for role, run in zip(roles, runs, strict=True):
         role.last_run = run
     return runs
@@ -183,6 +192,60 @@ def _resumed_runs(roles: list[Role], batch_key: str) -> list[Run]:
     for run in runs:
         run.status = RunStatus.QUEUED
     return runs
+
+
+def roles_run_enhancements(*, role_ids: Iterable[int], user=None) -> PushReport:
+    """Run the enhancement workflows of READY roles that were pushed without them (or before
+    they existed), without repeating the assessment: each role's last run is reopened with
+    its missing enhancement steps added as pending. The same run, not a new one: its
+    completed role setup and assessment stay as they are (never called again), and its page
+    shows the whole graph in one timeline. Refused: roles not READY, or with nothing to run."""
+    check_push_permission(user)
+    report = PushReport()
+    with transaction.atomic():
+        roles = list(
+            Role.objects.select_for_update(of=("self",)).filter(pk__in=list(role_ids)).order_by("pk")
+        )
+        runs = Run.objects.in_bulk([r.last_run_id for r in roles if r.last_run_id])
+        has = defaultdict(set)
+        for run_id, name in RunStep.objects.filter(run__in=list(runs.values())).values_list("run_id", "name"):
+            has[run_id].add(name)
+        going, rows = [], []
+        with collected_state_logs():
+            for role in roles:
+                run = runs.get(role.last_run_id)
+                missing = [n for n in enhancement_steps() if run and n not in has[run.pk]]
+                if role.state != S.READY or run is None or run.status != RunStatus.READY or not missing:
+                    report.refused.append((role, _nothing_to_enhance(role, run)))
+                    continue
+                role.apply("enhance", by=user, reason="Run enhancements")
+                role.last_run = run
+                going.append(role)
+                rows += _step_rows(run, missing)
+            RunStep.objects.bulk_create(rows)
+            report.runs = _resumed_runs(going, "")
+            bulk_update_fields(going, ["state", "state_reason", "processing_step", "updated_at"])
+        run_ids = [run.pk for run in report.runs]
+        transaction.on_commit(lambda: pipeline_wake(run_ids))
+    return report
+
+
+def _nothing_to_enhance(role: Role, run: Run | None) -> AppError:
+    if role.state != S.READY or run is None or run.status != RunStatus.READY:
+        return InvalidTransition(
+            current=role.state,
+            target=S.QUEUED,
+            message=f"{role.name} is {role.get_state_display()}: only a READY role can run its enhancements.",
+        )
+    return AppError("NOTHING_TO_RUN", f"{role.name} has run its enhancement workflows already.")
+
+
+def role_run_enhancements(*, role: Role, user=None) -> Run:
+    """Run one READY role's enhancement workflows; raise the AppError that refused it."""
+    report = roles_run_enhancements(role_ids=[role.pk], user=user)
+    if report.refused:
+        raise report.refused[0][1]
+    return report.runs[0]
 
 
 def role_push(*, role: Role, user=None, options: dict | None = None) -> Run:

@@ -237,6 +237,7 @@ class MetadataApi(APIView):
                         "name": st.name,
                         "substate": st.substate,
                         "optional": st.optional,
+                        "needs": list(st.needs),
                         "max_attempts": st.policy.attempts,
                     }
                     for st in STEPS

@@ -42,6 +42,8 @@ class StepStatus(models.TextChoices):
     RETRYING = "retrying", "Waiting to retry"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
+    # An optional step that could not run: a step it needs failed (the error says which).
+    SKIPPED = "skipped", "Skipped"
 
 
 class RunQuerySet(models.QuerySet):

@@ -186,6 +186,22 @@ class RunLifecycle:
                 duration_ms=_ms_since(row.started_at or now, now),
             )
 
+    def step_skipped(self: Run, token: str, row: RunStep, error: dict) -> None:
+        """An optional step that cannot run: a step it needs failed. The error says which."""
+        now = timezone.now()
+        row.status, row.error = "skipped", error
+        with transaction.atomic():
+            self._write_held(token)
+            type(row).objects.filter(pk=row.pk).update(status="skipped", error=error, finished_at=now)
+
+    def finalizing(self: Run, token: str) -> None:
+        """Every step is done: the role's sub-state says the result is being stored."""
+        from .role import Role
+
+        with transaction.atomic():
+            self._write_held(token)
+            Role.objects.filter(pk=self.role_id, state="PROCESSING").update(processing_step="FINALIZE")
+
     def save_step_output(self: Run, token: str, row: RunStep, **values: Any) -> None:
         row.output = {**row.output, **values}
         with transaction.atomic():

@@ -18,6 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("--push", action="store_true", help="push the imported roles as a batch")
         parser.add_argument("--dry-run", action="store_true", help="check every row, change nothing")
         parser.add_argument(
+            "--skip-enhancements",
+            action="store_true",
+            help="push the assessment only (skip_enhancement_workflows); run the enhancements later",
+        )
+        parser.add_argument(
             "--on-existing",
             choices=OnExisting.values,
             default=OnExisting.UPDATE,
@@ -25,7 +30,17 @@ class Command(BaseCommand):
             "(re-assessed only if its inputs changed), or reassess it; a row's on_existing column wins",
         )
 
-    def handle(self, *args, csv, zip=None, push=False, dry_run=False, on_existing="update", **options):
+    def handle(
+        self,
+        *args,
+        csv,
+        zip=None,
+        push=False,
+        dry_run=False,
+        on_existing="update",
+        skip_enhancements=False,
+        **options,
+    ):
         try:
             report = import_roles(
                 csv_bytes=_read(csv),
@@ -34,6 +49,7 @@ class Command(BaseCommand):
                 push=push,
                 name=f"CSV {csv.name}",
                 on_existing=on_existing,
+                options={"skip_enhancement_workflows": skip_enhancements},
             )
         except CsvRefused as err:
             raise CommandError(err.message) from None

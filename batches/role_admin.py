@@ -62,6 +62,7 @@ class BatchingRoleAdmin(RoleAdmin):
         "push_to_etter",
         "push_as_batch",
         "push_assessment_only",
+        "push_from_scratch",
         "run_enhancements",
         "retry_failed",
         "cancel_push",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.core.cache import caches
 from django.db.models import Q
 
-from onboarding.models import Run, RunStatus
+from onboarding.models import Run, RunStatus, RunStep
 
 
 def queue_position(run: Run) -> int | None:
@@ -152,6 +152,8 @@ def status_core(run: Run, steps: list, attempts: list | None = None) -> dict:
                     "duration_ms": s.duration_ms,
                     "started_at": s.started_at,
                     "completed_at": s.finished_at if s.status == "completed" else None,
+                    "input_tokens": s.input_tokens,
+                    "output_tokens": s.output_tokens,
                 }
                 for s in steps
             ],
@@ -162,6 +164,10 @@ def status_core(run: Run, steps: list, attempts: list | None = None) -> dict:
         "next_attempt_at": run.next_attempt_at,
         "error": run.error,
         "attempts": [_attempt(a) for a in attempts],
+        "usage": {  # from the steps already read: no query of its own
+            "input_tokens": sum(s.input_tokens for s in steps),
+            "output_tokens": sum(s.output_tokens for s in steps),
+        },
     }
 
 
@@ -207,6 +213,7 @@ def status_body(head: StatusHead, core: dict, position: int | None) -> dict:
         "dashboard_url": (head.role_dashboard_url or None) if core["status"] == RunStatus.READY else None,
         "error": core["error"],
         "attempts": core["attempts"],
+        "usage": core["usage"],
     }
 
 
@@ -269,3 +276,35 @@ def lacks_enhancements(steps: list) -> bool:
     from onboarding.pipeline.steps import enhancement_steps
 
     return bool(set(enhancement_steps()) - {s.name for s in steps})
+
+
+# --- token usage (contract, "Usage"): one aggregate query per scope ---------------------------
+
+
+def token_usage(steps) -> dict[str, int]:
+    """{"input_tokens", "output_tokens"} summed over a queryset of RunSteps, in one query."""
+    from django.db.models import Sum
+    from django.db.models.functions import Coalesce
+
+    return steps.aggregate(
+        input_tokens=Coalesce(Sum("input_tokens"), 0), output_tokens=Coalesce(Sum("output_tokens"), 0)
+    )
+
+
+def role_token_usage(role) -> dict[str, int]:
+    """Every run of the role: re-assessments cost tokens too."""
+    return token_usage(RunStep.objects.filter(run__role_id=role.pk))
+
+
+def batch_token_usage(batch_key: str, *, user=None) -> dict[str, int]:
+    """A batch's runs; with `user`, only those of the companies the user may see."""
+    from onboarding.models import Company
+
+    steps = RunStep.objects.filter(run__batch_key=batch_key)
+    if user is not None:
+        steps = steps.filter(run__role__company__in=Company.objects.visible_to(user))
+    return token_usage(steps)
+
+
+def company_token_usage(company) -> dict[str, int]:
+    return token_usage(RunStep.objects.filter(run__role__company_id=company.pk))

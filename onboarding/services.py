@@ -95,7 +95,8 @@ def roles_push(
                 role.apply("enqueue", by=user, reason=reason)
                 changed.append(role)
                 (resumed if resume else fresh).append(role)
-            report.runs = _new_runs(fresh, user, options, batch_key) + _resumed_runs(resumed, batch_key)
+            kept = {} if (options or {}).get("from_scratch") else _company_roles(fresh)
+            report.runs = _new_runs(fresh, user, options, batch_key, kept) + _resumed_runs(resumed, batch_key)
             bulk_update_fields(
                 changed, ["state", "state_reason", "processing_step", "last_run", "updated_at"]
             )
@@ -113,6 +114,38 @@ def _linked_job_descriptions(runs: list[Run]) -> dict[int, str]:
     )
     # KT() gives text on PostgreSQL and a number on SQLite: compare as text on both.
     return {run_id: str(jd) for run_id, jd in done.values_list("run_id", KT("output__jd_document_id"))}
+
+
+def _company_roles(roles: list[Role]) -> dict[int, tuple[str, str]]:
+    """{run id: (company role id, workflow id)} of the draup-world company roles these runs
+    created, in one query. A new run of the same role (its JD or mapping changed, it went
+    stale) keeps that company role: it links the JD again and re-assesses, without creating
+    the role again (reference 002, 7.3). Not when the role was renamed since, nor when the push
+    asks for `from_scratch`."""
+    from django.db.models.fields.json import KT
+
+    by_run = {role.last_run_id: role for role in roles if role.last_run is not None}
+    if not by_run:
+        return {}
+    made = RunStep.objects.filter(run__in=list(by_run), name="role_setup")
+    rows = made.values_list("run_id", KT("output__company_role_id"), KT("output__for_role_name"))
+    return {
+        run_id: (company_role_id, by_run[run_id].last_run.workflow_id)
+        for run_id, company_role_id, for_name in rows
+        if company_role_id and for_name in (None, by_run[run_id].name)
+    }
+
+
+def how_it_runs(run: Run) -> str:
+    """What a push answer says about what will run again (issue 11, 7.3)."""
+    if getattr(run, "kept_company_role", ""):
+        return (
+            f"; keeps draup-world company role {run.kept_company_role}: links the job description,"
+            " re-assesses and re-runs the enhancements"
+        )
+    if run.options.get("from_scratch"):
+        return "; from scratch: the company role is created again"
+    return ""
 
 
 def _can_resume(role: Role, documents: list[RoleDocument], linked: dict[int, str]) -> bool:
@@ -173,12 +206,25 @@ def _step_rows(run: Run, names: list[str]) -> list[RunStep]:
     return [RunStep(run=run, name=name, position=positions[name]) for name in names]
 
 
-def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str) -> list[Run]:
+def _new_runs(
+    roles: list[Role], user, options: dict | None, batch_key: str, kept: dict | None = None
+) -> list[Run]:
+    """New runs, one per role; a role whose last run made a company role (`kept`: see
+    _company_roles) starts its role setup with it, and says so in `run.kept_company_role`."""
+    kept = kept or {}
     runs = Run.objects.bulk_create(
         [Run(role=role, created_by=user, options=options or {}, batch_key=batch_key) for role in roles]
     )
     names = run_step_names(options)
-    RunStep.objects.bulk_create([row for run in runs for row in _step_rows(run, names)])
+    rows = []
+    for role, run in zip(roles, runs, strict=True):
+        company_role, from_run = kept.get(role.last_run_id) or ("", "")
+        run.kept_company_role = company_role
+        for row in _step_rows(run, names):
+            if row.name == "role_setup" and company_role:
+                row.output = {"company_role_id": company_role, "company_role_from": from_run}
+            rows.append(row)
+    RunStep.objects.bulk_create(rows)
     for role, run in zip(roles, runs, strict=True):
         role.last_run = run
     return runs

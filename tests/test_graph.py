@@ -270,3 +270,71 @@ def test_a_csv_batch_can_skip_the_enhancements(simulator, work):
     )
     run = Run.objects.get(batch_key=report.batch.batch_id)
     assert list(run.steps.values_list("name", flat=True)) == critical_steps()
+
+
+def test_a_batch_retry_of_failed_roles_mends_a_degraded_one_calling_only_what_failed(simulator, work):
+    from batches.services import batch_push, batch_retry_failed
+
+    roles = [ready_role() for _ in range(3)]
+    simulator.fault(contract.TOP_TASKS, "400")
+    batch = batch_push(role_ids=[r.pk for r in roles])
+    work()
+    states = sorted(reload(r).state for r in roles)
+    assert states == [RoleState.DEGRADED, RoleState.READY, RoleState.READY]
+    before = calls(simulator, CRITICAL_CALLS + contract.ENHANCEMENTS)
+    assert batch_retry_failed(batch=batch) == (1, 0)
+    work()
+    assert {reload(r).state for r in roles} == {RoleState.READY}
+    after = calls(simulator, CRITICAL_CALLS + contract.ENHANCEMENTS)
+    again = {e: a - b for e, a, b in zip(CRITICAL_CALLS + contract.ENHANCEMENTS, after, before, strict=True)}
+    assert {e for e, n in again.items() if n} == {"top_tasks", "standardize_tasks"}
+
+
+# --- token usage (issue 11 point 5) -----------------------------------------------------------
+
+
+def test_token_usage_is_kept_per_step_and_summed_per_run_role_batch_and_company(
+    simulator, work, api, liberty, django_assert_max_num_queries
+):
+    from batches.services import batch_push
+    from onboarding.selectors import batch_token_usage, company_token_usage, role_token_usage, token_usage
+
+    roles = [ready_role(company=liberty) for _ in range(2)]
+    batch = batch_push(role_ids=[r.pk for r in roles])
+    work()
+    llm_steps = ["ai_assessment", *PARALLEL]  # the steps whose call is LLM-backed
+    llm = RunStep.objects.filter(name__in=llm_steps)
+    assert llm.count() == 8 and not llm.filter(input_tokens=0).exists()
+    assert not RunStep.objects.exclude(name__in=llm_steps).exclude(input_tokens=0).exists()
+    one = reload(roles[0]).last_run
+    expected = token_usage(RunStep.objects.filter(run=one))
+    assert expected["input_tokens"] > 800 * 4 and expected["output_tokens"] > 0
+    both = token_usage(RunStep.objects.all())
+    with django_assert_max_num_queries(3):
+        assert role_token_usage(roles[0]) == expected
+        assert batch_token_usage(batch.batch_id) == both
+        assert company_token_usage(liberty) == both
+    body = api.get(f"/api/v1/pipeline/status/{one.workflow_id}").json()
+    assert body["usage"] == expected
+    steps = {s["name"]: s for s in body["progress"]["steps"]}
+    assert steps["ai_assessment"]["input_tokens"] > 0 and steps["role_setup"]["input_tokens"] == 0
+
+
+def test_the_role_batch_and_company_pages_show_tokens(simulator, work, admin_client):
+    from batches.services import batch_push
+
+    role = ready_role()
+    batch = batch_push(role_ids=[role.pk])
+    work()
+    total = sum(RunStep.objects.values_list("input_tokens", flat=True)) + sum(
+        RunStep.objects.values_list("output_tokens", flat=True)
+    )
+    assert total > 0
+    pages = [
+        reverse("status-role", args=[role.pk]),
+        reverse("status-batch", args=[batch.pk]),
+        reverse("status-company", args=[role.company_id]),
+    ]
+    for url in pages:
+        page = admin_client.get(url).content.decode()
+        assert f'<span class="tokens-total">{total}</span>' in page, url

@@ -21,6 +21,11 @@ class DocumentIn(serializers.Serializer):
 class OptionsIn(serializers.Serializer):
     skip_enhancement_workflows = serializers.BooleanField(default=False)
     force_rerun = serializers.BooleanField(default=False, help_text='the same as on_existing "reassess"')
+    from_scratch = serializers.BooleanField(
+        default=False,
+        help_text="re-assess from scratch: create the draup-world company role again instead of "
+        'keeping the one of the role\'s previous run (implies on_existing "reassess")',
+    )
     on_existing = serializers.ChoiceField(
         choices=OnExisting.choices,
         default=OnExisting.UPDATE,
@@ -58,6 +63,13 @@ class StepOut(serializers.Serializer):
     duration_ms = serializers.IntegerField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
+    input_tokens = serializers.IntegerField(help_text="tokens its LLM call read (0 for the others)")
+    output_tokens = serializers.IntegerField(help_text="tokens its LLM call wrote")
+
+
+class UsageOut(serializers.Serializer):
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
 
 
 class ProgressOut(serializers.Serializer):
@@ -108,6 +120,7 @@ class StatusOut(serializers.Serializer):
     dashboard_url = serializers.CharField(allow_null=True)
     error = serializers.DictField(allow_null=True)
     attempts = AttemptOut(many=True, help_text="Every attempt of every call, oldest first, all rounds")
+    usage = UsageOut(help_text="tokens the run's LLM calls consumed, summed over its steps")
 
 
 class CancelOut(StatusOut):

@@ -124,9 +124,14 @@ class RunLifecycle:
         """The call's answer and what the step keeps of it, saved together."""
         now = timezone.now()
         row.output = {**row.output, **output}
+        usage = output.get("usage") or {}  # an LLM-backed call says what it consumed
+        step_fields: dict[str, Any] = {"output": row.output}
+        if usage:
+            row.input_tokens, row.output_tokens = usage["input_tokens"], usage["output_tokens"]
+            step_fields.update(input_tokens=row.input_tokens, output_tokens=row.output_tokens)
         with transaction.atomic():
             self._write_held(token)
-            type(row).objects.filter(pk=row.pk).update(output=row.output)
+            type(row).objects.filter(pk=row.pk).update(**step_fields)
             type(attempt).objects.filter(pk=attempt.pk).update(
                 outcome="succeeded",
                 finished_at=now,

@@ -273,6 +273,9 @@ class Schedule:
                 self._start_ready()
             if not self.running:
                 break
+            # Its branches work on their own threads: give the pooled connection back while
+            # waiting for them, or a few hundred waiting runs would hold the whole pool.
+            connection.close()
             self._collect(self.results.get())
         if self.abort is not None:
             raise self.abort

@@ -42,7 +42,8 @@ class Step:
 
 def role_setup(ctx: StepContext) -> None:
     """Create the company role (once: its id is saved at once), then link the job description.
-    Each call has its own attempts under the step's policy."""
+    Each call has its own attempts under the step's policy. A re-push of the same role starts
+    with the company role of its previous run (services: re-run only what changed)."""
     role = ctx.role
     api = draup_world.client(use_simulator=ctx.use_simulator)
     if "company_role_id" not in ctx.output:
@@ -54,7 +55,8 @@ def role_setup(ctx: StepContext) -> None:
         ctx.attempt(
             draup_world.CREATE_COMPANY_ROLE,
             lambda wire: api.create_company_role(wire, **names),
-            keep=lambda company_role_id: {"company_role_id": company_role_id},
+            # The names it was made for: a later push of the same role may reuse it (services).
+            keep=lambda company_role_id: {"company_role_id": company_role_id, "for_role_name": role.name},
         )
     jd = pick_job_description(role.documents.all())
     if jd is None:

@@ -338,3 +338,51 @@ def test_the_role_batch_and_company_pages_show_tokens(simulator, work, admin_cli
     for url in pages:
         page = admin_client.get(url).content.decode()
         assert f'<span class="tokens-total">{total}</span>' in page, url
+
+
+# --- pictures (issue 11 point 6) ---------------------------------------------------------------
+
+
+def test_the_role_page_draws_the_run_as_a_timeline_and_the_batch_page_progress_per_step(
+    simulator, work, admin_client, settings
+):
+    from batches.services import batch_push
+
+    settings.SIMULATOR = {**settings.SIMULATOR, "LATENCY": dict.fromkeys(PARALLEL, 0.3)}
+    simulator.fault(contract.SKILLS_MINER, "503")  # retried: a red tick, then success
+    simulator.fault(contract.TASK_FEASIBILITY, "400")  # failed for good: a red bar
+    role = ready_role()
+    batch = batch_push(role_ids=[role.pk, ready_role().pk])
+    work()
+    page = admin_client.get(reverse("status-role", args=[role.pk])).content.decode()
+    assert page.count('<g class="lane') == len(STEP_NAMES)
+    assert 'class="bar bar-failed"' in page and 'fill="#dc2626"' in page
+    assert 'class="tick tick-failed"' in page
+    batch_page = admin_client.get(reverse("status-batch", args=[batch.pk])).content.decode()
+    assert "Progress per step" in batch_page
+    assert batch_page.count('class="seg seg-completed"') >= len(STEP_NAMES) - 1
+    assert 'class="seg seg-failed"' in batch_page
+
+
+def test_the_timeline_puts_parallel_steps_side_by_side():
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from onboarding.timeline import run_timeline
+
+    t0 = datetime(2026, 1, 1, 12, 0, 0)
+
+    def step(name, start, end, status="completed"):
+        return SimpleNamespace(
+            name=name,
+            status=status,
+            started_at=t0 + timedelta(seconds=start),
+            finished_at=t0 + timedelta(seconds=end),
+            get_status_display=lambda: status.capitalize(),
+        )
+
+    steps = [step("ai_assessment", 0, 10), step("top_tasks", 10, 20), step("skills_miner", 10, 30)]
+    timeline = run_timeline(steps, [], now=t0 + timedelta(seconds=40))
+    assessment, top, skills = timeline["bars"]
+    assert top.x == skills.x > assessment.x  # started together, after the assessment
+    assert abs(skills.width - 2 * top.width) < 0.5 and top.y != skills.y  # one lane each

@@ -109,3 +109,33 @@ def test_a_batch_pages_progress_bar_moves_without_reloading(page, live_server, c
     page.wait_for_function("() => Number(document.querySelector('progress').value) === 100", timeout=60_000)
     assert page.evaluate("window.notReloaded") is True
     page.screenshot(path=str(ARTIFACTS / "batch-done.png"), full_page=True)
+
+
+def test_the_run_timeline_and_the_batch_steps_are_drawn_in_the_browser(
+    page, live_server, simulator, work, settings
+):
+    """Issue 11: a degraded role's timeline (three enhancements side by side, a failure in red)
+    and its batch's progress per step, as a CSM sees them."""
+    from onboarding import contract
+    from tests.factories import ready_role
+
+    parallel = [contract.TOP_TASKS, contract.SKILLS_MINER, contract.TASK_FEASIBILITY]
+    settings.SIMULATOR = {**settings.SIMULATOR, "LATENCY": dict.fromkeys(parallel, 0.5)}
+    simulator.fault(contract.SKILLS_MINER, "400")
+    first = ready_role(name="Claims Adjuster")
+    batch = batch_push(role_ids=[first.pk, ready_role(name="Underwriter", company=first.company).pk])
+    work()
+    role = Role.objects.get(company=first.company, state="DEGRADED")  # whichever met the fault
+    page.goto(f"{live_server.url}/status/roles/{role.pk}/")
+    timeline = page.locator("figure.run-timeline svg")
+    assert timeline.is_visible()
+    assert page.locator("figure.run-timeline g.lane").count() == len(step_names())
+    assert page.locator("figure.run-timeline rect.bar-failed").count() == 1
+    boxes = [page.locator(f"g[data-step={name}] rect.bar").bounding_box() for name in parallel]
+    assert max(b["x"] for b in boxes) < min(b["x"] + b["width"] for b in boxes)  # side by side in time
+    assert page.locator("text=Missing sections").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "role-timeline-degraded.png"), full_page=True)
+    page.goto(f"{live_server.url}/status/batches/{batch.pk}/")
+    assert page.locator("svg.step-progress g[data-step]").count() == len(step_names())
+    assert page.locator("svg.step-progress rect.seg-failed").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "batch-progress-per-step.png"), full_page=True)

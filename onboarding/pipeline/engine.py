@@ -352,10 +352,13 @@ class Schedule:
         assessment = self.rows[CRITICAL].output if CRITICAL in self.rows else None
         if not (self.failed or self.skipped):
             return self.run.finish(token, RunStatus.READY, assessment=assessment)
-        missing = [f"{label(n)} ({self.failed[n].get('message', 'failed')})" for n in self.failed]
-        missing += [
-            f"{label(n)} (skipped: {(self.rows[n].error or {}).get('message', '')})" for n in self.skipped
-        ]
+        missing = []
+        for step in self.steps:  # in the graph's order, what failed and what it took with it
+            if step.name in self.failed:
+                missing.append(f"{label(step.name)} ({self.failed[step.name].get('message', 'failed')})")
+            elif step.name in self.skipped:
+                because = (self.rows[step.name].error or {}).get("because", "")
+                missing.append(f"{label(step.name)} (not run: it needs {label(because).lower()})")
         first = next(s.name for s in self.steps if s.name in self.failed or s.name in self.skipped)
         error = {
             "error": "OPTIONAL_STEPS_FAILED",

@@ -24,7 +24,7 @@ from batches.services import batch_push
 from onboarding.budgets import Estimate
 from onboarding.errors import AppError, ValidationFailed
 from onboarding.intake import DocumentItem, ItemResult, OnExisting, Outcome, RoleItem, intake, report_estimate
-from onboarding.models import Priority, RunStatus
+from onboarding.models import RunStatus
 from onboarding.names import too_big
 
 HEADER = ["company", "role_name", "draup_role", "occupation", "job_family", "jd"]
@@ -76,7 +76,7 @@ def import_roles(
     user=None,
     name: str = "CSV import",
     on_existing: str = OnExisting.UPDATE,
-    priority: str = Priority.NORMAL,
+    options: dict | None = None,
     into: Batch | None = None,
 ) -> ImportReport:
     """Check every row; unless `dry_run`, write the rows that pass in one transaction (and push
@@ -121,7 +121,7 @@ def import_roles(
                 source=BatchSource.CSV,
                 name=name,
                 refusals=refused,
-                options={"priority": priority},
+                options=options,
                 into=into,
             )
     return result

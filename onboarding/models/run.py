@@ -42,6 +42,8 @@ class StepStatus(models.TextChoices):
     RETRYING = "retrying", "Waiting to retry"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
+    # An optional step that could not run: a step it needs failed (the error says which).
+    SKIPPED = "skipped", "Skipped"
 
 
 class RunQuerySet(models.QuerySet):
@@ -216,6 +218,10 @@ class RunStep(models.Model):
     error = models.JSONField(null=True, blank=True)
     # What the step produced (company_role_id, jd_id, the assessment): later steps read it.
     output = models.JSONField(default=dict, blank=True)
+    # Tokens the step's LLM call consumed (contract, "Usage"), as columns so that a run, a
+    # role, a batch or a company is summed in one aggregate query.
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["run", "position"]

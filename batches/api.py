@@ -4,7 +4,7 @@ acts on only the runs and refusals of their companies, in every answer."""
 from __future__ import annotations
 
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,21 +15,31 @@ from batches.services import batch_push, batch_retry_failed
 from onboarding.api.push_input import on_existing, push_options, role_item
 from onboarding.api.views import ERRORS, IF_NONE_MATCH, USE_MOCK, _conditional
 from onboarding.errors import NotFound, ValidationFailed
-from onboarding.intake import IntakeReport, Outcome, intake
+from onboarding.intake import IntakeReport, Outcome, intake, report_estimate
+
+DRY_RUN = OpenApiParameter(
+    "dry_run",
+    bool,
+    default=False,
+    description="check every role and estimate the LLM tokens and cost, against each company's "
+    "budget left this month; nothing is stored or queued",
+)
 
 
 class PushBatchApi(APIView):
     @extend_schema(
         request=s.PushBatchIn,
         responses={200: s.PushBatchOut, **ERRORS},
-        parameters=[USE_MOCK],
-        summary="Push many roles as one batch",
+        parameters=[USE_MOCK, DRY_RUN],
+        summary="Push many roles as one batch (or, with dry_run, what it would do and cost)",
     )
     def post(self, request):
         data = s.PushBatchIn(data=request.data)
         data.is_valid(raise_exception=True)
         options = push_options(request, data.validated_data)
         items = [role_item(item) for item in data.validated_data["roles"]]
+        if request.query_params.get("dry_run", "").lower() in ("1", "true", "yes"):
+            return Response(s.PushBatchOut(_dry_run(request.user, items, options)).data)
         with transaction.atomic():
             report = intake(
                 user=request.user,
@@ -59,6 +69,28 @@ class PushBatchApi(APIView):
         return Response(s.PushBatchOut(_answer(batch, report)).data)
 
 
+def _dry_run(user, items, options) -> dict:
+    report = intake(user=user, items=items, on_existing=on_existing(options), push=True, dry_run=True)
+    estimate = report_estimate(report)
+    accepted, skipped, refused = [], [], []
+    for result in report.results:
+        item = {"company_id": result.item.company, "role_name": result.item.role_name}
+        if result.outcome == Outcome.SKIPPED:
+            skipped.append({**item, "role_id": str(result.known_role.pk), "reason": result.message})
+        elif result.error is None:
+            accepted.append({**item, "workflow_id": None, "role_outcome": result.outcome})
+        else:
+            refused.append({**item, "error": result.error.code, "reason": result.error.message})
+    return {
+        "batch_id": None,
+        "dry_run": True,
+        "accepted": accepted,
+        "skipped": skipped,
+        "refused": refused,
+        "estimate": estimate.as_dict(),
+    }
+
+
 def _answer(batch: Batch, report: IntakeReport) -> dict:
     """Each item in the order sent: accepted (its run), skipped, or refused (why)."""
     runs = dict(batch.runs.values_list("role_id", "workflow_id"))
@@ -76,7 +108,14 @@ def _answer(batch: Batch, report: IntakeReport) -> dict:
         else:
             error = result.error or pushed[role_id]
             refused.append({**item, "error": error.code, "reason": error.message})
-    return {"batch_id": batch.batch_id, "accepted": accepted, "skipped": skipped, "refused": refused}
+    return {
+        "batch_id": batch.batch_id,
+        "dry_run": False,
+        "accepted": accepted,
+        "skipped": skipped,
+        "refused": refused,
+        "estimate": None,
+    }
 
 
 def batch_for(user, batch_id: str) -> Batch:

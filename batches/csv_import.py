@@ -21,9 +21,10 @@ from django.db import transaction
 
 from batches.models import Batch, BatchSource
 from batches.services import batch_push
+from onboarding.budgets import Estimate
 from onboarding.errors import AppError, ValidationFailed
-from onboarding.intake import DocumentItem, ItemResult, OnExisting, Outcome, RoleItem, intake
-from onboarding.models import Priority, RunStatus
+from onboarding.intake import DocumentItem, ItemResult, OnExisting, Outcome, RoleItem, intake, report_estimate
+from onboarding.models import RunStatus
 from onboarding.names import too_big
 
 HEADER = ["company", "role_name", "draup_role", "occupation", "job_family", "jd"]
@@ -58,6 +59,7 @@ class ImportReport:
     rows: list[RowResult]
     dry_run: bool
     batch: Batch | None = None
+    estimate: Estimate | None = None  # a dry run's: what pushing the rows that pass would cost
 
     @property
     def counts(self) -> dict[str, int]:
@@ -74,7 +76,7 @@ def import_roles(
     user=None,
     name: str = "CSV import",
     on_existing: str = OnExisting.UPDATE,
-    priority: str = Priority.NORMAL,
+    options: dict | None = None,
     into: Batch | None = None,
 ) -> ImportReport:
     """Check every row; unless `dry_run`, write the rows that pass in one transaction (and push
@@ -104,6 +106,8 @@ def import_roles(
         )
         rows += [_row(line, result, lines) for line, result in zip(lines, report.results, strict=True)]
         result = ImportReport(rows=sorted(rows, key=lambda r: r.line), dry_run=dry_run)
+        if dry_run:
+            result.estimate = report_estimate(report)
         if push and not dry_run and (report.roles or into is not None):
             refused = [
                 (r.item.company, r.item.role_name, r.error, r.item.sent) for r in report.refused if r.error
@@ -117,7 +121,7 @@ def import_roles(
                 source=BatchSource.CSV,
                 name=name,
                 refusals=refused,
-                options={"priority": priority},
+                options=options,
                 into=into,
             )
     return result

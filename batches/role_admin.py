@@ -41,6 +41,10 @@ class CsvImportForm(forms.Form):
     urgent = forms.BooleanField(
         label="Urgent", required=False, help_text="Claimed ahead of normal pushes of the last 30 minutes."
     )
+    skip_enhancement_workflows = forms.BooleanField(
+        label="Assessment only (skip the enhancement workflows; run them later with Run enhancements)",
+        required=False,
+    )
 
     def clean_csv_file(self):
         return upload_within(self.cleaned_data["csv_file"], settings.CSV_MAX_BYTES)
@@ -57,7 +61,16 @@ def upload_within(upload, limit: int):
 
 
 class BatchingRoleAdmin(RoleAdmin):
-    actions = ["push_to_etter", "push_as_batch", "push_as_urgent_batch", "retry_failed", "cancel_push"]
+    actions = [
+        "push_to_etter",
+        "push_as_batch",
+        "push_as_urgent_batch",
+        "push_assessment_only",
+        "push_from_scratch",
+        "run_enhancements",
+        "retry_failed",
+        "cancel_push",
+    ]
     change_list_template = "admin/batches/role_change_list.html"
 
     def get_urls(self):
@@ -88,7 +101,10 @@ class BatchingRoleAdmin(RoleAdmin):
                     user=request.user,
                     name=f"CSV {form.cleaned_data['csv_file'].name}",
                     on_existing=form.cleaned_data["on_existing"] or OnExisting.UPDATE,
-                    priority=Priority.URGENT if form.cleaned_data["urgent"] else Priority.NORMAL,
+                    options={
+                        "skip_enhancement_workflows": form.cleaned_data["skip_enhancement_workflows"],
+                        "priority": Priority.URGENT if form.cleaned_data["urgent"] else Priority.NORMAL,
+                    },
                 )
             except AppError as err:
                 error = err.message
@@ -105,6 +121,8 @@ class BatchingRoleAdmin(RoleAdmin):
     @admin.action(description="Push to Etter as a batch", permissions=["push"])
     @refusal_as_message
     def push_as_batch(self, request, queryset, priority: str = Priority.NORMAL):
+        if "confirmed" not in request.POST:
+            return self._confirm_batch(request, queryset, priority)
         urgent = " (urgent)" if priority == Priority.URGENT else ""
         batch = batch_push(
             role_ids=list(queryset.values_list("pk", flat=True)),

@@ -14,7 +14,7 @@ class PushBatchIn(serializers.Serializer):
 class AcceptedOut(serializers.Serializer):
     company_id = serializers.CharField()
     role_name = serializers.CharField()
-    workflow_id = serializers.CharField()
+    workflow_id = serializers.CharField(allow_null=True, help_text="null in a dry run")
     role_outcome = serializers.ChoiceField(
         choices=["created", "updated", "unchanged"],
         help_text="whether the role was new, or existed and was updated or left unchanged",
@@ -35,8 +35,32 @@ class SkippedOut(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class CompanyEstimateOut(serializers.Serializer):
+    company = serializers.CharField()
+    roles = serializers.IntegerField()
+    estimated_tokens = serializers.IntegerField()
+    estimated_cost = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+    budget_tokens = serializers.IntegerField(allow_null=True, help_text="null: no budget set")
+    used_this_month = serializers.IntegerField()
+    left_this_month = serializers.IntegerField(allow_null=True)
+    fits = serializers.BooleanField(help_text="false: the push would be refused (BUDGET_EXCEEDED)")
+
+
+class EstimateOut(serializers.Serializer):
+    roles = serializers.IntegerField()
+    estimated_tokens = serializers.IntegerField()
+    estimated_cost = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+    currency = serializers.CharField()
+    from_history = serializers.BooleanField(
+        help_text="true: from what recent runs used per JD character; false: LLM_TOKENS_PER_ROLE"
+    )
+    companies = CompanyEstimateOut(many=True)
+
+
 class PushBatchOut(serializers.Serializer):
-    batch_id = serializers.CharField()
+    batch_id = serializers.CharField(allow_null=True, help_text="null in a dry run")
+    dry_run = serializers.BooleanField()
+    estimate = EstimateOut(allow_null=True, help_text="with dry_run: what the push would cost")
     accepted = AcceptedOut(many=True)
     skipped = SkippedOut(many=True, help_text='roles that exist, left alone (on_existing "skip")')
     refused = RefusedOut(many=True)

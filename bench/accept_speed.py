@@ -116,6 +116,7 @@ def main() -> None:
             form = {
                 "action": "push_as_batch",
                 "_selected_action": [str(pk) for pk in ids],
+                "confirmed": "1",  # the second step: the confirmation page was shown
                 "csrfmiddlewaretoken": csrf(admin, url),
             }
             results.setdefault("admin action 'Push to Etter as a batch'", []).append(

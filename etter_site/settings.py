@@ -6,6 +6,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from etter_site.security import proxy_ssl_header, refuse_insecure_secret_key
+from onboarding.contract import ENHANCEMENTS, LLM_BACKED
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_fsm",
     "django_fsm_log",
     "django_q",
@@ -141,7 +143,17 @@ DRAUP_WORLD_READ_TIMEOUTS = {
     "create_company_role": env.float("DRAUP_WORLD_CREATE_ROLE_TIMEOUT", default=300.0),
     "link_job_description": env.float("DRAUP_WORLD_LINK_JD_TIMEOUT", default=300.0),
     "run_ai_assessment": env.float("DRAUP_WORLD_ASSESSMENT_TIMEOUT", default=1800.0),
+    # The enhancement workflows: the LLM-backed ones as the assessment, the others as role setup.
+    **{
+        name: env.float(
+            f"DRAUP_WORLD_{name.upper()}_TIMEOUT", default=1800.0 if name in LLM_BACKED else 300.0
+        )
+        for name in ENHANCEMENTS
+    },
 }
+# The enhancement workflows' real paths are not published yet: override any of them, e.g.
+# DRAUP_WORLD_PATHS="top_tasks=/api/v2/top-tasks,reskilling=/api/v2/reskilling".
+DRAUP_WORLD_PATHS = env.dict("DRAUP_WORLD_PATHS", default={})
 
 # The simulator's behaviour; every rate is a fraction of calls (0.0 to 1.0).
 SIMULATOR = {
@@ -149,6 +161,10 @@ SIMULATOR = {
         "create_company_role": env.float("SIMULATOR_LATENCY_CREATE_ROLE", default=0.05),
         "link_job_description": env.float("SIMULATOR_LATENCY_LINK_JD", default=0.05),
         "run_ai_assessment": env.float("SIMULATOR_LATENCY_ASSESSMENT", default=1.0),
+        **{
+            name: env.float(f"SIMULATOR_LATENCY_{name.upper()}", default=1.0 if name in LLM_BACKED else 0.05)
+            for name in ENHANCEMENTS
+        },
     },
     "RATE_503": env.float("SIMULATOR_RATE_503", default=0.0),
     "RATE_429": env.float("SIMULATOR_RATE_429", default=0.0),
@@ -199,6 +215,11 @@ PIPELINE_ASSESSMENTS_PER_MINUTE = env.float("PIPELINE_ASSESSMENTS_PER_MINUTE", d
 PIPELINE_PACE_MAX_WAIT_SECONDS = env.float("PIPELINE_PACE_MAX_WAIT_SECONDS", default=60.0)
 # CSV imports larger than this are refused whole: split the file.
 CSV_MAX_ROWS = env.int("CSV_MAX_ROWS", default=5000)
+# Cost estimates (onboarding/budgets.py): the price of LLM tokens, and the tokens a role is
+# assumed to use before any run has reported its usage.
+LLM_PRICE_PER_MILLION_TOKENS = env.float("LLM_PRICE_PER_MILLION_TOKENS", default=5.0)
+LLM_PRICE_CURRENCY = env.str("LLM_PRICE_CURRENCY", default="USD")
+LLM_TOKENS_PER_ROLE = env.int("LLM_TOKENS_PER_ROLE", default=12_000)
 # How long a customer report link (a signed token) stays valid.
 CUSTOMER_REPORT_LINK_DAYS = env.int("CUSTOMER_REPORT_LINK_DAYS", default=14)
 # The CSV import's files: the CSV itself, and the zip of JD files (each JD inside it is held to

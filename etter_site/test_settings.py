@@ -28,6 +28,10 @@ os.environ.setdefault("EVENTS_DOORBELL_SECONDS", "-1")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="etter-test-media-"))
 for name in ("SIMULATOR_LATENCY_CREATE_ROLE", "SIMULATOR_LATENCY_LINK_JD", "SIMULATOR_LATENCY_ASSESSMENT"):
     os.environ.setdefault(name, "0")
+for step in ("top_tasks", "standardize_tasks", "skills_miner", "skills_architecture", "task_feasibility"):
+    os.environ.setdefault(f"SIMULATOR_LATENCY_{step.upper()}", "0")
+for step in ("skills_catalog", "reskilling"):
+    os.environ.setdefault(f"SIMULATOR_LATENCY_{step.upper()}", "0")
 
 
 def _postgres_reachable() -> bool:

@@ -84,6 +84,12 @@ class CompanyAdmin(admin.ModelAdmin):
     def has_push_permission(self, request):
         return request.user.has_perm("onboarding.push_role")
 
+    def get_readonly_fields(self, request, obj=None):
+        # The budget bounds what CSMs may spend: only staff allowed to set budgets change it.
+        if request.user.has_perm("onboarding.set_budget"):
+            return super().get_readonly_fields(request, obj)
+        return [*super().get_readonly_fields(request, obj), "monthly_token_budget"]
+
     @admin.action(description="Re-assess all stale roles", permissions=["push"])
     def reassess_stale(self, request, queryset):
         report = services.companies_reassess_stale(
@@ -174,7 +180,14 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
         ),
     ]
     inlines = [RoleDocumentInline, RunInline, StateLogInline]
-    actions = ["push_to_etter", "retry_failed", "cancel_push"]
+    actions = [
+        "push_to_etter",
+        "push_assessment_only",
+        "push_from_scratch",
+        "run_enhancements",
+        "retry_failed",
+        "cancel_push",
+    ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(company__in=Company.objects.visible_to(request.user))
@@ -255,6 +268,33 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
         report = services.roles_push(role_ids=list(queryset.values_list("pk", flat=True)), user=request.user)
         self._report(request, "Pushed", report)
 
+    @admin.action(description="Push to Etter (assessment only, no enhancements)", permissions=["push"])
+    def push_assessment_only(self, request, queryset):
+        report = services.roles_push(
+            role_ids=list(queryset.values_list("pk", flat=True)),
+            user=request.user,
+            options={"skip_enhancement_workflows": True},
+        )
+        self._report(request, "Pushed (assessment only)", report)
+
+    @admin.action(
+        description="Push to Etter from scratch (create the company role again)", permissions=["push"]
+    )
+    def push_from_scratch(self, request, queryset):
+        report = services.roles_push(
+            role_ids=list(queryset.values_list("pk", flat=True)),
+            user=request.user,
+            options={"from_scratch": True},
+        )
+        self._report(request, "Pushed from scratch (a new company role each)", report)
+
+    @admin.action(description="Run enhancements (READY roles pushed without them)", permissions=["push"])
+    def run_enhancements(self, request, queryset):
+        report = services.roles_run_enhancements(
+            role_ids=list(queryset.values_list("pk", flat=True)), user=request.user
+        )
+        self._report(request, "Started the enhancements of", report)
+
     @admin.action(description="Retry failed pushes", permissions=["push"])
     @refusal_as_message
     def retry_failed(self, request, queryset):
@@ -288,6 +328,13 @@ class RoleAdmin(FSMAdminMixin, admin.ModelAdmin):
     def _report(self, request, verb: str, report: services.PushReport) -> None:
         if report.runs:
             self.message_user(request, f"{verb} {len(report.runs)} roles to Etter.")
+        kept = sum(bool(getattr(run, "kept_company_role", "")) for run in report.runs)
+        if kept:
+            self.message_user(
+                request,
+                f"{kept} of them keep their draup-world company role: only the job description link, "
+                "the assessment and the enhancements run again.",
+            )
         for reason, count in report.refusal_summary().items():
             self.message_user(request, f"Refused {count}: {reason}", messages.ERROR)
         if not report.runs and not report.refused:

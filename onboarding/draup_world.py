@@ -16,12 +16,14 @@ from django.conf import settings
 
 from onboarding.contract import (  # noqa: F401  (callers name endpoints through the client)
     CREATE_COMPANY_ROLE,
+    ENHANCEMENT_ANSWERS,
     IDEMPOTENCY_KEY_HEADER,
     LINK_JOB_DESCRIPTION,
-    PATHS,
+    LLM_BACKED,
     REPLAYED_HEADER,
     RUN_AI_ASSESSMENT,
     TRACE_ID_HEADER,
+    path,
 )
 
 
@@ -137,6 +139,11 @@ class DraupWorldClient:
         )
         return _checked_assessment(body)
 
+    def run_enhancement(self, endpoint: str, ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
+        """One enhancement workflow (contract, "The enhancement workflows"): the answer's
+        documented fields, checked, plus `usage` for the LLM-backed ones."""
+        return _checked_enhancement(endpoint, self._post(endpoint, ctx, payload))
+
     # --- the wire --------------------------------------------------------------------
 
     def _post(self, endpoint: str, ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +155,7 @@ class DraupWorldClient:
         timeout = (self.connect_timeout, self.read_timeouts.get(endpoint, 300.0))
         try:
             response = self.session.post(
-                self.base_url + PATHS[endpoint], json=payload, headers=headers, timeout=timeout
+                self.base_url + path(endpoint), json=payload, headers=headers, timeout=timeout
             )
         except requests.Timeout:
             raise DraupWorldError(
@@ -251,7 +258,37 @@ def _checked_assessment(body: dict[str, Any]) -> dict[str, Any]:
         "tasks": tasks,
         "impact": body["impact"],
         "dashboard_url": url,
+        **_checked_usage(RUN_AI_ASSESSMENT, body),
     }
+
+
+def _checked_enhancement(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The documented fields of an enhancement's answer, or BAD_RESPONSE naming the first
+    one missing or of the wrong type."""
+    kept: dict[str, Any] = {}
+    for name, (kind, keys) in ENHANCEMENT_ANSWERS[endpoint].items():
+        value = body.get(name)
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise _broken(endpoint, f"{name} is missing or not a whole number")
+        if kind is list and (
+            not isinstance(value, list) or not all(isinstance(i, dict) and set(keys) <= set(i) for i in value)
+        ):
+            raise _broken(endpoint, f"{name} is missing or not a list of objects with {', '.join(keys)}")
+        kept[name] = value
+    return {**kept, **_checked_usage(endpoint, body)}
+
+
+def _checked_usage(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+    """{"usage": {...}} of an LLM-backed answer (contract, "Usage"), or {} when it has none: a
+    service that does not meter yet is not broken; one that sends nonsense is."""
+    usage = body.get("usage")
+    if endpoint not in LLM_BACKED or usage is None:
+        return {}
+    for name in ("input_tokens", "output_tokens"):
+        value = usage.get(name) if isinstance(usage, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _broken(endpoint, f"usage.{name} is missing or not a whole number")
+    return {"usage": {"input_tokens": usage["input_tokens"], "output_tokens": usage["output_tokens"]}}
 
 
 _local = threading.local()

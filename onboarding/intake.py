@@ -370,3 +370,16 @@ def _create_roles(roles: list[Role]) -> None:
                 defaults={f: getattr(role, f) for f in (*MAPPING, *DESCRIPTIVE)},
             )
             role.pk, role._state.adding = stored.pk, False
+
+
+def report_estimate(report: IntakeReport):
+    """What the accepted items of a (dry-run) report would cost: their new JD, else the stored."""
+    from onboarding.budgets import estimate_for, jd_lengths
+
+    stored = jd_lengths([r.role.pk for r in report.accepted if r.role is not None and r.role.pk])
+    items = []
+    for result in report.accepted:
+        role = result.known_role
+        new = [len(d.content) or len(getattr(d, "_pending_file", b"")) for d in result.new_documents]
+        items.append((role.company, max(new) if new else stored.get(role.pk)))
+    return estimate_for(items)

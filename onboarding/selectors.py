@@ -8,7 +8,7 @@ from typing import cast
 from django.core.cache import caches
 from django.db.models import Q
 
-from onboarding.models import Run, RunStatus
+from onboarding.models import Run, RunStatus, RunStep
 
 
 def queue_position(run: Run) -> int | None:
@@ -151,6 +151,8 @@ def status_core(run: Run, steps: list, attempts: list | None = None) -> dict:
                     "duration_ms": s.duration_ms,
                     "started_at": s.started_at,
                     "completed_at": s.finished_at if s.status == "completed" else None,
+                    "input_tokens": s.input_tokens,
+                    "output_tokens": s.output_tokens,
                 }
                 for s in steps
             ],
@@ -161,6 +163,10 @@ def status_core(run: Run, steps: list, attempts: list | None = None) -> dict:
         "next_attempt_at": run.next_attempt_at,
         "error": run.error,
         "attempts": [_attempt(a) for a in attempts],
+        "usage": {  # from the steps already read: no query of its own
+            "input_tokens": sum(s.input_tokens for s in steps),
+            "output_tokens": sum(s.output_tokens for s in steps),
+        },
     }
 
 
@@ -275,3 +281,60 @@ def pipeline_summary(runs, roles) -> dict:
         "failures": failures,
         "eta_seconds": (round(in_flight / rate) if rate else None) if in_flight else 0,
     }
+
+
+def missing_sections(steps: list) -> list[dict]:
+    """The sections a DEGRADED role lacks, in words: which, and why (failed, or skipped because
+    a step it needs failed). `steps`: the run's RunStep rows."""
+    from onboarding.pipeline.steps import label
+
+    return [
+        {
+            "name": step.name,
+            "label": label(step.name),
+            "why": (step.error or {}).get("message", "") if step.status == "failed" else "",
+            "because": label((step.error or {}).get("because", "")) if step.status == "skipped" else "",
+        }
+        for step in steps
+        if step.status in ("failed", "skipped")
+    ]
+
+
+def lacks_enhancements(steps: list) -> bool:
+    """A run pushed with skip_enhancement_workflows (or before they existed) has no rows for
+    them: "Run enhancements" can add them."""
+    from onboarding.pipeline.steps import enhancement_steps
+
+    return bool(set(enhancement_steps()) - {s.name for s in steps})
+
+
+# --- token usage (contract, "Usage"): one aggregate query per scope ---------------------------
+
+
+def token_usage(steps) -> dict[str, int]:
+    """{"input_tokens", "output_tokens"} summed over a queryset of RunSteps, in one query."""
+    from django.db.models import Sum
+    from django.db.models.functions import Coalesce
+
+    return steps.aggregate(
+        input_tokens=Coalesce(Sum("input_tokens"), 0), output_tokens=Coalesce(Sum("output_tokens"), 0)
+    )
+
+
+def role_token_usage(role) -> dict[str, int]:
+    """Every run of the role: re-assessments cost tokens too."""
+    return token_usage(RunStep.objects.filter(run__role_id=role.pk))
+
+
+def batch_token_usage(batch_key: str, *, user=None) -> dict[str, int]:
+    """A batch's runs; with `user`, only those of the companies the user may see."""
+    from onboarding.models import Company
+
+    steps = RunStep.objects.filter(run__batch_key=batch_key)
+    if user is not None:
+        steps = steps.filter(run__role__company__in=Company.objects.visible_to(user))
+    return token_usage(steps)
+
+
+def company_token_usage(company) -> dict[str, int]:
+    return token_usage(RunStep.objects.filter(run__role__company_id=company.pk))

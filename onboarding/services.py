@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from onboarding.budgets import check_budgets
 from onboarding.errors import (
     AlreadyInFlight,
     AppError,
@@ -26,7 +27,7 @@ from onboarding.models.inputs import changes_by_role, stored_inputs_hash
 from onboarding.models.role import PUSHABLE
 from onboarding.models.run import queue_key_for
 from onboarding.pipeline import doorbell
-from onboarding.pipeline.steps import STEPS
+from onboarding.pipeline.steps import critical_steps, enhancement_steps, step_names
 
 from .bulk import bulk_update_fields
 from .fsm_log import collected_state_logs
@@ -110,8 +111,11 @@ def roles_push(
                 changed.append(role)
                 (resumed if resume else fresh).append(role)
             _check_queue_room(len(fresh) + len(resumed))
+            if any(r.company.monthly_token_budget is not None for r in fresh + resumed):
+                check_budgets(fresh + resumed)  # only then: no cost for companies without one
             priority = (options or {}).get("priority") or Priority.NORMAL
-            report.runs = _new_runs(fresh, user, options, batch_key, priority) + _resumed_runs(
+            kept = {} if (options or {}).get("from_scratch") else _company_roles(fresh)
+            report.runs = _new_runs(fresh, user, options, batch_key, priority, kept) + _resumed_runs(
                 resumed, batch_key, priority
             )
             bulk_update_fields(
@@ -155,6 +159,39 @@ def _linked_job_descriptions(runs: list[Run]) -> dict[int, str]:
     )
     # KT() gives text on PostgreSQL and a number on SQLite: compare as text on both.
     return {run_id: str(jd) for run_id, jd in done.values_list("run_id", KT("output__jd_document_id"))}
+
+
+def _company_roles(roles: list[Role]) -> dict[int, tuple[str, str]]:
+    """{run id: (company role id, workflow id)} of the draup-world company roles these runs
+    created, in one query. A new run of the same role (its JD or mapping changed, it went
+    stale) keeps that company role: it links the JD again and re-assesses, without creating
+    the role again (reference 002, 7.3). Not when the role was renamed since, nor when the push
+    asks for `from_scratch`."""
+    from django.db.models.fields.json import KT
+
+    by_run = {role.last_run_id: role for role in roles if role.last_run is not None}
+    workflow_ids = {run.pk: run.workflow_id for role in roles if (run := role.last_run) is not None}
+    if not by_run:
+        return {}
+    made = RunStep.objects.filter(run__in=list(by_run), name="role_setup")
+    rows = made.values_list("run_id", KT("output__company_role_id"), KT("output__for_role_name"))
+    return {
+        run_id: (company_role_id, workflow_ids[run_id])
+        for run_id, company_role_id, for_name in rows
+        if company_role_id and for_name in (None, by_run[run_id].name)
+    }
+
+
+def how_it_runs(run: Run) -> str:
+    """What a push answer says about what will run again (issue 11, 7.3)."""
+    if getattr(run, "kept_company_role", ""):
+        return (
+            f"; keeps draup-world company role {run.kept_company_role}: links the job description,"
+            " re-assesses and re-runs the enhancements"
+        )
+    if run.options.get("from_scratch"):
+        return "; from scratch: the company role is created again"
+    return ""
 
 
 def _can_resume(role: Role, documents: list[RoleDocument], linked: dict[int, str]) -> bool:
@@ -205,7 +242,22 @@ def _prepare(role: Role, documents: list[RoleDocument], user, reason: str, chang
         role.apply("reopen", by=user, reason="Inputs fixed")
 
 
-def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str, priority: str) -> list[Run]:
+def run_step_names(options: dict | None) -> list[str]:
+    """The steps a push runs: every step, or with skip_enhancement_workflows the critical path."""
+    return critical_steps() if (options or {}).get("skip_enhancement_workflows") else step_names()
+
+
+def _step_rows(run: Run, names: list[str]) -> list[RunStep]:
+    positions = {name: i for i, name in enumerate(step_names())}
+    return [RunStep(run=run, name=name, position=positions[name]) for name in names]
+
+
+def _new_runs(
+    roles: list[Role], user, options: dict | None, batch_key: str, priority: str, kept: dict | None = None
+) -> list[Run]:
+    """New runs, one per role; a role whose last run made a company role (`kept`: see
+    _company_roles) starts its role setup with it, and says so in `run.kept_company_role`."""
+    kept = kept or {}
     key = queue_key_for(priority, timezone.now())
     runs = Run.objects.bulk_create(
         [
@@ -220,9 +272,16 @@ def _new_runs(roles: list[Role], user, options: dict | None, batch_key: str, pri
             for role in roles
         ]
     )
-    RunStep.objects.bulk_create(
-        [RunStep(run=run, name=step.name, position=i) for run in runs for i, step in enumerate(STEPS)]
-    )
+    names = run_step_names(options)
+    rows = []
+    for role, run in zip(roles, runs, strict=True):
+        company_role, from_run = kept.get(role.last_run_id) or ("", "")
+        run.kept_company_role = company_role
+        for row in _step_rows(run, names):
+            if row.name == "role_setup" and company_role:
+                row.output = {"company_role_id": company_role, "company_role_from": from_run}
+            rows.append(row)
+    RunStep.objects.bulk_create(rows)
     for role, run in zip(roles, runs, strict=True):
         role.last_run = run
     return runs
@@ -236,6 +295,60 @@ def _resumed_runs(roles: list[Role], batch_key: str, priority: str) -> list[Run]
     for run in runs:
         run.status = RunStatus.QUEUED
     return runs
+
+
+def roles_run_enhancements(*, role_ids: Iterable[int], user=None) -> PushReport:
+    """Run the enhancement workflows of READY roles that were pushed without them (or before
+    they existed), without repeating the assessment: each role's last run is reopened with
+    its missing enhancement steps added as pending. The same run, not a new one: its
+    completed role setup and assessment stay as they are (never called again), and its page
+    shows the whole graph in one timeline. Refused: roles not READY, or with nothing to run."""
+    check_push_permission(user)
+    report = PushReport()
+    with transaction.atomic():
+        roles = list(
+            Role.objects.select_for_update(of=("self",)).filter(pk__in=list(role_ids)).order_by("pk")
+        )
+        runs = Run.objects.in_bulk([r.last_run_id for r in roles if r.last_run_id])
+        has = defaultdict(set)
+        for run_id, name in RunStep.objects.filter(run__in=list(runs.values())).values_list("run_id", "name"):
+            has[run_id].add(name)
+        going, rows = [], []
+        with collected_state_logs():
+            for role in roles:
+                run = runs.get(role.last_run_id)
+                missing = [n for n in enhancement_steps() if run and n not in has[run.pk]]
+                if role.state != S.READY or run is None or run.status != RunStatus.READY or not missing:
+                    report.refused.append((role, _nothing_to_enhance(role, run)))
+                    continue
+                role.apply("enhance", by=user, reason="Run enhancements")
+                role.last_run = run
+                going.append(role)
+                rows += _step_rows(run, missing)
+            RunStep.objects.bulk_create(rows)
+            report.runs = _resumed_runs(going, batch_key="", priority="")  # each keeps its priority
+            bulk_update_fields(going, ["state", "state_reason", "processing_step", "updated_at"])
+        run_ids = [run.pk for run in report.runs]
+        transaction.on_commit(lambda: pipeline_wake(run_ids))
+    return report
+
+
+def _nothing_to_enhance(role: Role, run: Run | None) -> AppError:
+    if role.state != S.READY or run is None or run.status != RunStatus.READY:
+        return InvalidTransition(
+            current=role.state,
+            target=S.QUEUED,
+            message=f"{role.name} is {role.get_state_display()}: only a READY role can run its enhancements.",
+        )
+    return AppError("NOTHING_TO_RUN", f"{role.name} has run its enhancement workflows already.")
+
+
+def role_run_enhancements(*, role: Role, user=None) -> Run:
+    """Run one READY role's enhancement workflows; raise the AppError that refused it."""
+    report = roles_run_enhancements(role_ids=[role.pk], user=user)
+    if report.refused:
+        raise report.refused[0][1]
+    return report.runs[0]
 
 
 def role_push(*, role: Role, user=None, options: dict | None = None) -> Run:

@@ -1,5 +1,6 @@
-"""The built-in draup-world simulator: the contract's three endpoints, served by this site
-under /simulator/ when DRAUP_WORLD_SIMULATOR is on.
+"""The built-in draup-world simulator: the contract's endpoints (the three of the critical path
+and the seven enhancement workflows), served by this site under /simulator/ when
+DRAUP_WORLD_SIMULATOR is on.
 
 Deterministic (the same role gets the same score), idempotent (a seen Idempotency-Key gets
 the first answer again), and it records every call. Faults come from rates in
@@ -34,8 +35,15 @@ from onboarding.contract import (
     LINK_JOB_DESCRIPTION,
     RATE_LIMITED,
     REPLAYED_HEADER,
+    RESKILLING,
     RUN_AI_ASSESSMENT,
+    SKILLS_ARCHITECTURE,
+    SKILLS_CATALOG,
+    SKILLS_MINER,
     SLUGS,
+    STANDARDIZE_TASKS,
+    TASK_FEASIBILITY,
+    TOP_TASKS,
     TRACE_ID_HEADER,
 )
 from onboarding.models import SimulatorCall, SimulatorFault
@@ -320,7 +328,7 @@ def _enforce_rate_limit(per_minute: int) -> None:
         free_at = recent[0] + timedelta(seconds=60)
         wait = max(1, math.ceil((free_at - timezone.now()).total_seconds()))
         raise _error(
-            429, "RATE_LIMITED", f"At most {per_minute} assessments a minute.", **{"Retry-After": str(wait)}
+            429, "RATE_LIMITED", f"At most {per_minute} LLM calls a minute.", **{"Retry-After": str(wait)}
         )
 
 
@@ -394,13 +402,128 @@ def run_ai_assessment(payload: dict) -> dict:
         "tasks": tasks,
         "impact": impact,
         "dashboard_url": f"{settings.SITE_URL}/simulator/dashboard/{company_role_id}/",
+        "usage": _usage(company_role_id, RUN_AI_ASSESSMENT),
     }
+
+
+def _usage(company_role_id: str, endpoint: str) -> dict:
+    """Plausible token counts that grow with the length of the JD linked to the role (the
+    contract's "Usage"), the same for the same role and endpoint."""
+    linked = (
+        SimulatorCall.objects.filter(
+            endpoint=LINK_JOB_DESCRIPTION, status_code=200, request__company_role_id=company_role_id
+        )
+        .values_list("request", flat=True)
+        .last()
+    ) or {}
+    jd_chars = len(linked.get("jd_content") or linked.get("jd_uri") or "")
+    rng = random.Random(f"{company_role_id}:{endpoint}:usage")
+    return {
+        "input_tokens": 800 + jd_chars // 4 + rng.randint(0, 200),
+        "output_tokens": 300 + rng.randint(0, 400),
+    }
+
+
+# --- the enhancement workflows: each needs the company role and what its parents returned ---
+
+
+def _enhancement_input(payload: dict, needs: str) -> tuple[str, random.Random, object]:
+    company_role_id = _required_str(payload, "company_role_id")
+    if payload.get(needs) is None:
+        raise _error(422, "INVALID_REQUEST", f"{needs} is required.")
+    _known_company_role(company_role_id)
+    return company_role_id, random.Random(f"{company_role_id}:{needs}"), payload[needs]
+
+
+def _objects_input(payload: dict, needs: str) -> tuple[str, random.Random, list[dict]]:
+    """An input that is a list of objects (tasks, skills); anything else is a 422."""
+    company_role_id, rng, value = _enhancement_input(payload, needs)
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _error(422, "INVALID_REQUEST", f"{needs} must be a list of objects.")
+    return company_role_id, rng, value
+
+
+def _count_input(payload: dict, needs: str) -> tuple[str, random.Random, int]:
+    """An input that is a count (clusters, catalog entries); anything else is a 422."""
+    company_role_id, rng, value = _enhancement_input(payload, needs)
+    if not isinstance(value, int):
+        raise _error(422, "INVALID_REQUEST", f"{needs} must be a whole number.")
+    return company_role_id, rng, value
+
+
+def _score(task: dict) -> float:
+    score = task.get("automation_score")
+    return float(score) if isinstance(score, int | float) else 0.0
+
+
+def top_tasks(payload: dict) -> dict:
+    company_role_id, _, tasks = _objects_input(payload, "tasks")
+    ranked = sorted(tasks, key=lambda t: -_score(t))[:3]
+    top = [
+        {"name": t.get("name"), "rank": i, "automation_score": t.get("automation_score")}
+        for i, t in enumerate(ranked, 1)
+    ]
+    return {"top_tasks": top, "usage": _usage(company_role_id, TOP_TASKS)}
+
+
+def standardize_tasks(payload: dict) -> dict:
+    _, _, top = _objects_input(payload, "top_tasks")
+    return {"standardized": len(top)}
+
+
+SKILL_POOL = [
+    ("Data analysis", "technical"),
+    ("Stakeholder communication", "interpersonal"),
+    ("Process automation", "technical"),
+    ("Negotiation", "interpersonal"),
+    ("Regulatory knowledge", "domain"),
+    ("Prompt writing", "technical"),
+    ("Coaching", "leadership"),
+]
+
+
+def skills_miner(payload: dict) -> dict:
+    company_role_id, rng, _ = _objects_input(payload, "tasks")
+    skills = [{"name": n, "category": c} for n, c in rng.sample(SKILL_POOL, 4)]
+    return {"skills": skills, "usage": _usage(company_role_id, SKILLS_MINER)}
+
+
+def skills_architecture(payload: dict) -> dict:
+    _, _, skills = _objects_input(payload, "skills")
+    return {"clusters": len({s.get("category") for s in skills})}
+
+
+def task_feasibility(payload: dict) -> dict:
+    company_role_id, _, tasks = _objects_input(payload, "tasks")
+    feasible = sum(1 for t in tasks if _score(t) >= 50)
+    return {
+        "feasible_tasks": feasible,
+        "infeasible_tasks": len(tasks) - feasible,
+        "usage": _usage(company_role_id, TASK_FEASIBILITY),
+    }
+
+
+def skills_catalog(payload: dict) -> dict:
+    _, rng, clusters = _count_input(payload, "clusters")
+    return {"catalog_entries": clusters * rng.randint(3, 6)}
+
+
+def reskilling(payload: dict) -> dict:
+    _, rng, entries = _count_input(payload, "catalog_entries")
+    return {"pathways": max(1, entries // rng.randint(2, 4))}
 
 
 HANDLERS = {
     CREATE_COMPANY_ROLE: create_company_role,
     LINK_JOB_DESCRIPTION: link_job_description,
     RUN_AI_ASSESSMENT: run_ai_assessment,
+    TOP_TASKS: top_tasks,
+    STANDARDIZE_TASKS: standardize_tasks,
+    SKILLS_MINER: skills_miner,
+    SKILLS_ARCHITECTURE: skills_architecture,
+    TASK_FEASIBILITY: task_feasibility,
+    SKILLS_CATALOG: skills_catalog,
+    RESKILLING: reskilling,
 }
 
 

@@ -18,12 +18,13 @@ from django.views.decorators.http import condition, require_POST
 from django_fsm_log.models import StateLog
 
 from onboarding import services
+from onboarding.budgets import used_this_month
 from onboarding.errors import AppError
 from onboarding.explain import STATE_TEXT, fix_for
 from onboarding.input_changes import InputChanges, changes_since_assessment
 from onboarding.models import Company, Role, RoleState
 from onboarding.polling import digest, place_in_queue
-from onboarding.selectors import companies_with_rollup, company_rollup
+from onboarding.selectors import companies_with_rollup, company_rollup, lacks_enhancements, missing_sections
 
 POLL_SECONDS = 3
 
@@ -87,6 +88,9 @@ def _role_context(request: HttpRequest, role: Role) -> dict:
         "can_push": can_push and role.state in (RoleState.DRAFT, RoleState.STALE, RoleState.VALIDATION_ERROR),
         "can_retry": can_push and role.state in (RoleState.FAILED, RoleState.DEGRADED),
         "can_cancel": can_push and role.in_flight,
+        # Issue 11: the sections a DEGRADED role lacks, and enhancements a READY role never ran.
+        "missing_sections": missing_sections(steps) if not role.in_flight else [],
+        "can_enhance": can_push and role.state == RoleState.READY and lacks_enhancements(steps),
     }
 
 
@@ -147,6 +151,11 @@ def role_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         elif action == "retry":
             services.role_retry(role=role, user=request.user)
             messages.success(request, f"Retrying {role.name} from the step that failed.")
+        elif action == "enhance":
+            services.role_run_enhancements(role=role, user=request.user)
+            messages.success(
+                request, f"Running the enhancement workflows of {role.name} (no new assessment)."
+            )
         elif action == "cancel":
             services.role_cancel(role=role, user=request.user)
             messages.success(request, f"Cancelled the push of {role.name}.")
@@ -181,6 +190,7 @@ def company_page(request: HttpRequest, pk: int) -> HttpResponse:
             "can_push": request.user.has_perm("onboarding.push_role"),
             "attention": attention,
             "panels": _panels("company", request, company=company),
+            "tokens_this_month": used_this_month([company.pk]).get(company.pk, 0),
         },
     )
 

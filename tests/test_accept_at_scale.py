@@ -93,7 +93,7 @@ def test_the_admin_batch_action_costs_the_same_queries_for_10_or_2500_roles(admi
         queries = count_queries(
             lambda: admin_client.post(
                 reverse("admin:onboarding_role_changelist"),
-                {"action": "push_as_batch", "_selected_action": ids},
+                {"action": "push_as_batch", "_selected_action": ids, "confirmed": "1"},
             )
         )
         assert Batch.objects.get(batch_id=Run.objects.get(role_id=ids[0]).batch_key).runs.count() == n

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from batches.services import batch_push
 from onboarding import services
 from onboarding.models import Company, Role, RoleDocument, RoleState, Run, RunStatus
+from onboarding.pipeline.steps import step_names
 from tests.factories import CompanyFactory, UserFactory, force_state, ready_role
 
 pytestmark = pytest.mark.django_db
@@ -90,8 +91,9 @@ def test_status_answers_exactly_the_documented_shape(api, liberty):
     }
     assert documented <= set(body)
     assert body["status"] == "queued" and body["company_id"] == "Liberty Mutual"
-    assert body["progress"]["total"] == 2 and body["progress"]["current"] == 0
-    assert [s["name"] for s in body["progress"]["steps"]] == ["role_setup", "ai_assessment"]
+    assert body["progress"]["total"] == len(step_names()) and body["progress"]["current"] == 0
+    assert [s["name"] for s in body["progress"]["steps"]] == step_names()
+    assert body["usage"] == {"input_tokens": 0, "output_tokens": 0}
     assert set(body["progress"]["steps"][0]) >= {
         "name",
         "status",
@@ -322,7 +324,15 @@ def test_metadata_lists_states_transitions_and_steps(api):
     body = api.get(BASE + "metadata").json()
     assert {s["value"] for s in body["states"]} >= {"DRAFT", "READY", "STALE"}
     assert body["transitions"]["FAILED"] == ["QUEUED"]
-    assert [s["name"] for s in body["steps"]] == ["role_setup", "ai_assessment"]
+    assert [s["name"] for s in body["steps"]] == step_names()
+    assert body["steps"][1] == {
+        "name": "ai_assessment",
+        "substate": "AI_ASSESSMENT",
+        "optional": False,
+        "needs": ["role_setup"],
+        "max_attempts": 5,
+    }
+    assert {"SKILLS", "FINALIZE"} <= set(body["substates"])
 
 
 def test_health_is_open_and_says_what_is_down(client, settings):

@@ -45,7 +45,7 @@ def test_a_push_that_fits_goes(api, full_queue):
 def test_the_admin_says_the_queue_is_full(admin_client, full_queue, action):
     response = admin_client.post(
         reverse("admin:onboarding_role_changelist"),
-        {"action": action, "_selected_action": [r.pk for r in full_queue[2:]]},
+        {"action": action, "_selected_action": [r.pk for r in full_queue[2:]], "confirmed": "1"},
         follow=True,
     )
     assert response.status_code == 200

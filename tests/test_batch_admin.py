@@ -26,7 +26,7 @@ def test_push_as_a_batch_from_the_role_list(admin_client):
     roles = [ready_role(), ready_role(), RoleFactory()]
     response = admin_client.post(
         reverse("admin:onboarding_role_changelist"),
-        {"action": "push_as_batch", "_selected_action": [r.pk for r in roles]},
+        {"action": "push_as_batch", "_selected_action": [r.pk for r in roles], "confirmed": "1"},
         follow=True,
     )
     batch = Batch.objects.get()

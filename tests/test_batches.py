@@ -9,6 +9,7 @@ from django.utils import timezone
 from batches.models import Batch
 from batches.selectors import batch_status
 from batches.services import batch_push, batch_retry_failed
+from onboarding.contract import ENHANCEMENTS
 from onboarding.draup_world import CREATE_COMPANY_ROLE, RUN_AI_ASSESSMENT
 from onboarding.errors import AppError
 from onboarding.models import Role, RoleState, Run, RunAttempt, RunStatus, SimulatorCall, Throttle
@@ -73,7 +74,8 @@ def test_retry_failed_brings_only_the_failed_roles_back(simulator):
     pipeline_work()
     assert batch_status(batch).counts[RunStatus.READY] == 6
     assert dict(Run.objects.filter(pk__in=ready_finished).values_list("pk", "finished_at")) == ready_finished
-    assert SimulatorCall.objects.count() - calls_before == 2 * 3  # only the two retried roles called
+    # Only the two retried roles called: the critical path's three calls and the seven enhancements.
+    assert SimulatorCall.objects.count() - calls_before == 2 * (3 + len(ENHANCEMENTS))
     assert batch.runs.count() == 6  # same runs, same batch
 
 

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from batches.services import batch_push
 from onboarding.draup_world import RUN_AI_ASSESSMENT
 from onboarding.models import Role
+from onboarding.pipeline.steps import step_names
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -85,7 +86,7 @@ def test_a_csm_pushes_a_demo_role_and_watches_it_become_ready(page, live_server,
     page.wait_for_selector(".state-READY", timeout=45_000)
     assert page.evaluate("window.notReloaded") is True  # the page updated itself
     assert page.locator("text=AI automation score").is_visible()
-    assert page.locator("progress").get_attribute("value") == "2"
+    assert page.locator("progress").get_attribute("value") == str(len(step_names()))
     page.screenshot(path=str(ARTIFACTS / "role-ready.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(ARTIFACTS / "role-ready-phone.png"), full_page=True)
@@ -135,3 +136,33 @@ def test_a_real_browser_save_leaves_a_ready_role_ready_and_a_jd_edit_shows_its_d
     page.goto(edit)
     assert page.locator(".input-changes ins", has_text="Claims Manager").is_visible()
     page.locator(".input-changes").screenshot(path=str(ARTIFACTS / "admin-role-stale-changes.png"))
+
+
+def test_the_run_timeline_and_the_batch_steps_are_drawn_in_the_browser(
+    page, live_server, simulator, work, settings
+):
+    """Issue 11: a degraded role's timeline (three enhancements side by side, a failure in red)
+    and its batch's progress per step, as a CSM sees them."""
+    from onboarding import contract
+    from tests.factories import ready_role
+
+    parallel = [contract.TOP_TASKS, contract.SKILLS_MINER, contract.TASK_FEASIBILITY]
+    settings.SIMULATOR = {**settings.SIMULATOR, "LATENCY": dict.fromkeys(parallel, 0.5)}
+    simulator.fault(contract.SKILLS_MINER, "400")
+    first = ready_role(name="Claims Adjuster")
+    batch = batch_push(role_ids=[first.pk, ready_role(name="Underwriter", company=first.company).pk])
+    work()
+    role = Role.objects.get(company=first.company, state="DEGRADED")  # whichever met the fault
+    page.goto(f"{live_server.url}/status/roles/{role.pk}/")
+    timeline = page.locator("figure.run-timeline svg")
+    assert timeline.is_visible()
+    assert page.locator("figure.run-timeline g.lane").count() == len(step_names())
+    assert page.locator("figure.run-timeline rect.bar-failed").count() == 1
+    boxes = [page.locator(f"g[data-step={name}] rect.bar").bounding_box() for name in parallel]
+    assert max(b["x"] for b in boxes) < min(b["x"] + b["width"] for b in boxes)  # side by side in time
+    assert page.locator("text=Missing sections").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "role-timeline-degraded.png"), full_page=True)
+    page.goto(f"{live_server.url}/status/batches/{batch.pk}/")
+    assert page.locator("svg.step-progress g[data-step]").count() == len(step_names())
+    assert page.locator("svg.step-progress rect.seg-failed").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "batch-progress-per-step.png"), full_page=True)

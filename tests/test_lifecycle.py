@@ -21,6 +21,7 @@ TABLE = {
     (S.FAILED, "enqueue"): S.QUEUED,
     (S.DEGRADED, "enqueue"): S.QUEUED,
     (S.READY, "mark_stale"): S.STALE,
+    (S.READY, "enhance"): S.QUEUED,  # issue 11: "Run enhancements" for a role pushed without them
     (S.STALE, "enqueue"): S.QUEUED,
     (S.VALIDATION_ERROR, "reopen"): S.DRAFT,
     (S.QUEUED, "cancel"): S.FAILED,
@@ -37,7 +38,7 @@ def test_the_table_is_the_documented_one():
         "PROCESSING": ["DEGRADED", "FAILED", "READY"],
         "FAILED": ["QUEUED"],
         "DEGRADED": ["QUEUED"],
-        "READY": ["STALE"],
+        "READY": ["QUEUED", "STALE"],
         "STALE": ["QUEUED"],
         "VALIDATION_ERROR": ["DRAFT"],
     }

@@ -60,7 +60,7 @@ def test_the_admin_pushes_an_urgent_batch(admin_client, liberty):
     role = ready_role(company=liberty, name="Analyst")
     response = admin_client.post(
         reverse("admin:onboarding_role_changelist"),
-        {"action": "push_as_urgent_batch", "_selected_action": [role.pk]},
+        {"action": "push_as_urgent_batch", "_selected_action": [role.pk], "confirmed": "1"},
     )
     assert response.status_code == 302
     assert Run.objects.get().priority == "urgent"

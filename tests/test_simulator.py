@@ -85,6 +85,23 @@ def test_a_jd_that_is_not_text_is_a_422_not_a_500(simulator, jd):
     assert response.status_code == 422 and response.json()["error"] == "INVALID_REQUEST"
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "given"),
+    [
+        ("execute-top-tasks", {"tasks": 5}),
+        ("execute-top-tasks", {"tasks": ["a task"]}),
+        ("build-skills-architecture", {"skills": "many"}),
+        ("populate-skills-catalog", {"clusters": "three"}),
+        ("generate-reskilling", {"catalog_entries": [1]}),
+    ],
+)
+def test_an_enhancement_input_of_the_wrong_shape_is_a_422_not_a_500(simulator, endpoint, given):
+    create(simulator)
+    body = {"company_role_id": "cr-acme-corporation-data-scientist", **given}
+    response = post(simulator, endpoint, body, "k2")
+    assert response.status_code == 422 and response.json()["error"] == "INVALID_REQUEST"
+
+
 def test_the_assessment_rate_limit_answers_429_with_retry_after(simulator, settings):
     settings.SIMULATOR = {**settings.SIMULATOR, "ASSESSMENTS_PER_MINUTE": 2}
     create(simulator)

@@ -52,7 +52,9 @@ def test_stats_give_every_figure_for_the_window(known_batch, admin_user):
     assert body["queue_wait_seconds"]["count"] == 3
     assert body["sla"] == {"met": 0, "breached": 3, "in_flight_within_target": 1}
     assert body["events"]["waiting"] == 1 and body["events"]["lag_seconds"] >= 0
-    assert body["tokens"] == {"input": 0, "output": 0, "steps_reporting": 0}
+    # The two READY runs' LLM-backed steps: the assessment and three enhancements each.
+    assert body["tokens"]["steps_reporting"] == 8
+    assert body["tokens"]["input"] > 0 and body["tokens"]["output"] > 0
     old = client.get(STATS, {"since": "2020-01-01T00:00:00Z", "until": "2020-01-02T00:00:00Z"}).json()
     assert old["runs_by_status"]["READY"] == 0 and old["success_rate"] is None
 

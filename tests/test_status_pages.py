@@ -11,6 +11,7 @@ from django.utils import timezone
 from batches.services import batch_push
 from onboarding import services
 from onboarding.models import Role, RoleState, Run, RunStatus
+from onboarding.pipeline.steps import step_names
 from tests.factories import CompanyFactory, RoleFactory, UserFactory, force_state, ready_role
 
 pytestmark = pytest.mark.django_db
@@ -79,7 +80,8 @@ def test_the_role_page_explains_the_state_and_shows_the_assessment(csm_client, a
     body = csm_client.get(reverse("status-role", args=[role.pk])).content.decode()
     assert "Done: the assessment is stored" in body and "61.5" in body
     assert "Clean data" in body and "https://etter.example.com/d/1" in body
-    assert '<progress max="2" value="2"' in body and "data-final" in body
+    steps = len(step_names())
+    assert f'<progress max="{steps}" value="{steps}"' in body and "data-final" in body
     assert "data-poll-url" not in body  # nothing in flight: no polling
     assert reverse("admin:onboarding_role_change", args=[role.pk]) in body
 

@@ -38,7 +38,8 @@ def push_options(request, data: dict) -> dict:
 
 
 def on_existing(options: dict) -> str:
-    """What to do with a role that exists: the option, or "reassess" for force_rerun."""
-    if options.get("force_rerun"):
+    """What to do with a role that exists: the option, or "reassess" for force_rerun and
+    from_scratch."""
+    if options.get("force_rerun") or options.get("from_scratch"):
         return OnExisting.REASSESS
     return options.get("on_existing") or OnExisting.UPDATE

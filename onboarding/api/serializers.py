@@ -54,6 +54,11 @@ class OptionsIn(serializers.Serializer):
         help_text="urgent runs are claimed ahead of normal runs pushed in the last "
         "PIPELINE_URGENT_HEAD_START_SECONDS (30 min), never ahead of runs waiting longer",
     )
+    from_scratch = serializers.BooleanField(
+        default=False,
+        help_text="re-assess from scratch: create the draup-world company role again instead of "
+        'keeping the one of the role\'s previous run (implies on_existing "reassess")',
+    )
     on_existing = serializers.ChoiceField(
         choices=OnExisting.choices,
         default=OnExisting.UPDATE,
@@ -91,6 +96,13 @@ class StepOut(serializers.Serializer):
     duration_ms = serializers.IntegerField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
+    input_tokens = serializers.IntegerField(help_text="tokens its LLM call read (0 for the others)")
+    output_tokens = serializers.IntegerField(help_text="tokens its LLM call wrote")
+
+
+class UsageOut(serializers.Serializer):
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
 
 
 class ProgressOut(serializers.Serializer):
@@ -139,6 +151,7 @@ class StatusOut(serializers.Serializer):
     dashboard_url = serializers.CharField(allow_null=True)
     error = serializers.DictField(allow_null=True)
     attempts = AttemptOut(many=True, help_text="Every attempt of every call, oldest first, all rounds")
+    usage = UsageOut(help_text="tokens the run's LLM calls consumed, summed over its steps")
 
 
 # GET status is polled by hundreds at once (onboarding/polling.py): the part of StatusOut that
@@ -157,7 +170,7 @@ class StatusHeadOut(StatusOut):
 
     # DRF drops an inherited field set to None; djangorestframework-stubs do not model that.
     current_step = progress = queued_at = started_at = completed_at = None  # type: ignore[assignment]
-    next_attempt_at = error = attempts = None  # type: ignore[assignment]
+    next_attempt_at = error = attempts = usage = None  # type: ignore[assignment]
 
 
 class CancelOut(StatusOut):
@@ -236,6 +249,7 @@ class StepInfoOut(serializers.Serializer):
     name = serializers.CharField()
     substate = serializers.CharField()
     optional = serializers.BooleanField()
+    needs = serializers.ListField(child=serializers.CharField(), help_text="the steps it starts after")
     max_attempts = serializers.IntegerField(source="policy.attempts")
 
 

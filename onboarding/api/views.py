@@ -62,6 +62,7 @@ class PushApi(APIView):
                 raise RoleExists(role)
             run = services.role_push(role=role, user=request.user, options=options)
         existing = f" (the existing role: {result.message})" if result.existed else ""
+        how = services.how_it_runs(run)  # kept the company role, or from scratch
         answer = {
             "workflow_id": run.workflow_id,
             "role_id": str(role.pk),
@@ -69,7 +70,7 @@ class PushApi(APIView):
             "status": "queued",
             "estimated_duration_seconds": estimated_duration_seconds(),
             "position_in_queue": queue_position(run),
-            "message": f"Workflow started for {role.name} at {role.company.name}{existing}",
+            "message": f"Workflow started for {role.name} at {role.company.name}{existing}{how}",
         }
         return Response(s.PushOut(answer).data)
 

@@ -19,6 +19,14 @@ class Company(models.Model):
         verbose_name="CSMs",
         help_text="Customer Success Managers who may see and push this company's roles.",
     )
+    # LLM tokens the company's pushes may use per calendar month (empty: no limit). Set by staff
+    # who may ("Can set company budgets"); a push that would go past it is refused.
+    monthly_token_budget = models.PositiveBigIntegerField(
+        "monthly token budget",
+        null=True,
+        blank=True,
+        help_text="LLM tokens per calendar month (input + output); empty means no limit.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = CompanyQuerySet.as_manager()
@@ -26,7 +34,10 @@ class Company(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "companies"
-        permissions = [("view_all_companies", "Can see every company, not only assigned ones")]
+        permissions = [
+            ("view_all_companies", "Can see every company, not only assigned ones"),
+            ("set_budget", "Can set company budgets"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(name__regex=r"\S"), name="company_name_not_blank"),
         ]

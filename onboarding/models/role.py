@@ -33,6 +33,10 @@ class ProcessingStep(models.TextChoices):
     NONE = "", "-"
     ROLE_SETUP = "ROLE_SETUP", "Role setup"
     AI_ASSESSMENT = "AI_ASSESSMENT", "AI assessment"
+    # Reference 002's last sub-states: the enhancement workflows (top tasks, skills, task
+    # feasibility: they run side by side), then storing the result.
+    SKILLS = "SKILLS", "Enhancements (tasks and skills)"
+    FINALIZE = "FINALIZE", "Finishing"
 
 
 S = RoleState
@@ -157,6 +161,15 @@ class Role(ConcurrentTransitionMixin, models.Model):
     )
     def enqueue(self, by=None, description=None) -> None:
         self.state_reason = description or "Queued"
+        self.processing_step = ProcessingStep.NONE
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(state, source=S.READY, target=S.QUEUED, permission="onboarding.push_role", custom=SYSTEM_ONLY)
+    def enhance(self, by=None, description=None) -> None:
+        """A READY role pushed with skip_enhancement_workflows gets its enhancement workflows
+        later ("Run enhancements", a service: no bare button). The assessment stays stored."""
+        self.state_reason = description or "Run enhancements"
         self.processing_step = ProcessingStep.NONE
 
     @fsm_log_by

@@ -43,6 +43,8 @@ class StepStatus(models.TextChoices):
     RETRYING = "retrying", "Waiting to retry"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
+    # An optional step that could not run: a step it needs failed (the error says which).
+    SKIPPED = "skipped", "Skipped"
 
 
 class RunQuerySet(models.QuerySet):
@@ -183,6 +185,8 @@ class Run(RunLifecycle, models.Model):
     version = models.PositiveIntegerField(default=0)
 
     objects = RunManager()
+    # Not a column: a push that keeps the last run's draup-world company role names it here.
+    kept_company_role: str
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -220,6 +224,10 @@ class RunStep(models.Model):
     error = models.JSONField(null=True, blank=True)
     # What the step produced (company_role_id, jd_id, the assessment): later steps read it.
     output = models.JSONField(default=dict, blank=True)
+    # Tokens the step's LLM call consumed (contract, "Usage"), as columns so that a run, a
+    # role, a batch or a company is summed in one aggregate query.
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
     # Not a column: the status page sets it to the step's latest attempt, for its words.
     last_attempt: RunAttempt | None
 

@@ -132,9 +132,14 @@ class RunLifecycle:
         """The call's answer and what the step keeps of it, saved together."""
         now = timezone.now()
         row.output = {**row.output, **output}
+        usage = output.get("usage") or {}  # an LLM-backed call says what it consumed
+        step_fields: dict[str, Any] = {"output": row.output}
+        if usage:
+            row.input_tokens, row.output_tokens = usage["input_tokens"], usage["output_tokens"]
+            step_fields.update(input_tokens=row.input_tokens, output_tokens=row.output_tokens)
         with transaction.atomic():
             self._write_held(token)
-            type(row).objects.filter(pk=row.pk).update(output=row.output)
+            type(row).objects.filter(pk=row.pk).update(**step_fields)
             type(attempt).objects.filter(pk=attempt.pk).update(
                 outcome="succeeded",
                 finished_at=now,
@@ -193,6 +198,22 @@ class RunLifecycle:
                 finished_at=now,
                 duration_ms=_ms_since(row.started_at or now, now),
             )
+
+    def step_skipped(self, token: str, row: RunStep, error: dict) -> None:
+        """An optional step that cannot run: a step it needs failed. The error says which."""
+        now = timezone.now()
+        row.status, row.error = "skipped", error
+        with transaction.atomic():
+            self._write_held(token)
+            type(row).objects.filter(pk=row.pk).update(status="skipped", error=error, finished_at=now)
+
+    def finalizing(self, token: str) -> None:
+        """Every step is done: the role's sub-state says the result is being stored."""
+        from .role import Role
+
+        with transaction.atomic():
+            self._write_held(token)
+            Role.objects.filter(pk=self.role_id, state="PROCESSING").update(processing_step="FINALIZE")
 
     def save_step_output(self, token: str, row: RunStep, **values: Any) -> None:
         row.output = {**row.output, **values}

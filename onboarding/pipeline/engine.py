@@ -5,18 +5,24 @@ completed are never called again for that run, and every attempt of a call carri
 Idempotency-Key, so a call cut off mid-way is answered once by draup-world. Attempts are
 counted per call: role setup's two calls each get the contract's attempts. The thread holds a
 database connection only while it writes, never while it waits on draup-world.
+
+Steps form a graph (steps.py): a step starts as soon as every step it needs completed, and
+steps that are ready together run side by side, each on a thread of its own with its own
+StepContext, all under the run's one lease. An optional step that fails for good skips the
+steps that need it; its siblings carry on, and the run ends DEGRADED.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -24,11 +30,11 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from onboarding.draup_world import CallContext, DraupWorldError
-from onboarding.models import LeaseLost, Role, Run, RunAttempt, RunStatus, RunStep
+from onboarding.models import LeaseLost, Role, Run, RunAttempt, RunStatus, RunStep, StepStatus
 from onboarding.models.run_lifecycle import discard_attempt
 
 from . import pacing
-from .steps import STEPS, Step
+from .steps import CRITICAL, STEPS, Step, label
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,7 +54,12 @@ class Holding:
 
 
 class Deferred(Exception):
-    """The run waits (a long retry wait, a far assessment slot): released, taken again later."""
+    """A step waits long (a retry wait, a far assessment slot): once no other step of the run is
+    running, the run is released until the earliest such time and taken again then."""
+
+    def __init__(self, until: datetime, assessment_slot: datetime | None = None):
+        super().__init__(f"until {until}")
+        self.until, self.assessment_slot = until, assessment_slot
 
 
 class StepFailed(Exception):
@@ -68,6 +79,8 @@ class StepContext:
     step: Step
     holding: Holding
     counts: Counter
+    # Shared by the steps of the run running side by side: taking the run's reserved slot.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def role(self) -> Role:
@@ -153,8 +166,7 @@ class StepContext:
         retry_at = timezone.now() + timedelta(seconds=wait)
         self._record_failure(attempt, error, retry_at)
         if wait > settings.PIPELINE_INLINE_WAIT_SECONDS:
-            self.run.defer(self.holding.token, retry_at)
-            raise Deferred
+            raise Deferred(retry_at)
         if self.holding.stop.wait(wait):
             raise LeaseLost(self.run.pk)
 
@@ -173,12 +185,12 @@ class StepContext:
         return wait
 
     def _wait_for_assessment_slot(self) -> None:
-        slot = self.run.assessment_slot_at or pacing.next_slot()
+        with self.lock:  # one reserved slot, taken by one of the run's paced steps
+            slot, self.run.assessment_slot_at = self.run.assessment_slot_at, None
+        slot = slot or pacing.next_slot()
         wait = (slot - timezone.now()).total_seconds()
         if wait > settings.PIPELINE_PACE_MAX_WAIT_SECONDS:
-            self.run.defer(self.holding.token, slot, assessment_slot=slot)
-            raise Deferred
-        self.run.assessment_slot_at = None
+            raise Deferred(slot, assessment_slot=slot)
         if wait > 0 and self.holding.stop.wait(wait):
             raise LeaseLost(self.run.pk)
 
@@ -230,35 +242,165 @@ def _advance(holding: Holding) -> None:
         run.start(holding.token)
     rows = {row.name: row for row in run.steps.all()}
     counts: Counter = Counter((step, call) for step, call, _ in earlier)
-    skipped: list[str] = []
-    for step in STEPS:
-        row = rows[step.name]
-        if row.status == "completed":
-            continue
-        ctx = StepContext(run, row, rows, step, holding, counts)
-        try:
-            _run_step(ctx)
-        except Deferred:
-            return
-        except StepFailed as failed:
-            if not step.optional:
-                return run.finish(holding.token, RunStatus.FAILED, error=failed.error)
-            skipped.append(step.name)
-    assessment = rows["ai_assessment"].output if "ai_assessment" in rows else None
-    if skipped:
+    Schedule(run, rows, holding, counts).work()
+
+
+Outcome = tuple[str, str, object]  # (step name, "completed" | "failed" | "deferred" | "abort", detail)
+
+
+class Schedule:
+    """The steps of one run: which ran, which may start, which must be skipped. Only the
+    thread that called work() writes through it; step threads report on `results`."""
+
+    def __init__(self, run: Run, rows: dict[str, RunStep], holding: Holding, counts: Counter):
+        self.run, self.rows, self.holding, self.counts = run, rows, holding, counts
+        # The run's steps are the ones it has rows for: a push with skip_enhancement_workflows
+        # (and a run made before the enhancements existed) has only the critical path.
+        self.steps = [s for s in STEPS if s.name in rows]
+        by_status = lambda status: {n for n, r in rows.items() if r.status == status}  # noqa: E731
+        self.done = by_status(StepStatus.COMPLETED)
+        # Failed or skipped earlier in this round (the run waited for another step since).
+        self.failed = {n: rows[n].error or {} for n in by_status(StepStatus.FAILED)}
+        self.skipped = by_status(StepStatus.SKIPPED)
+        self.started: set[str] = set()
+        self.running: dict[str, threading.Thread] = {}
+        self.results: queue.Queue[Outcome] = queue.Queue()
+        self.deferred: list[Deferred] = []
+        self.fatal: dict | None = None  # a step of the critical path failed: the run fails
+        self.abort: BaseException | None = None  # the lease or the database went away
+        self.lock = threading.Lock()
+
+    def work(self) -> None:
+        while True:
+            if self.abort is None and self.fatal is None:
+                self._start_ready()
+            if not self.running:
+                break
+            # Its branches work on their own threads: give the pooled connection back while
+            # waiting for them, or a few hundred waiting runs would hold the whole pool.
+            connection.close()
+            self._collect(self.results.get())
+        if self.abort is not None:
+            raise self.abort
+        token = self.holding.token
+        if self.fatal is not None:
+            return self.run.finish(token, RunStatus.FAILED, error=self.fatal)
+        if self.deferred:
+            until = min(d.until for d in self.deferred)
+            slots = [d.assessment_slot for d in self.deferred if d.assessment_slot]
+            return self.run.defer(token, until, assessment_slot=min(slots) if slots else None)
+        self._finish()
+
+    def _start_ready(self) -> None:
+        """Skip what can no longer run, then start every step whose parents all completed: on
+        this thread when it is the only one, else each on a thread of its own."""
+        waiting = [s for s in self.steps if s.name not in self.done | self.started | self.skipped]
+        waiting = [s for s in waiting if s.name not in self.failed]
+        for step in waiting:  # parents first: a chain is skipped in one pass
+            lost = [p for p in step.needs if p in self.failed or p in self.skipped or p not in self.rows]
+            if lost:
+                self._skip(step, lost[0])
+        ready = [s for s in waiting if s.name not in self.skipped and set(s.needs) <= self.done]
+        for step in ready:
+            self.started.add(step.name)
+            ctx = StepContext(
+                self.run, self.rows[step.name], self.rows, step, self.holding, self.counts, self.lock
+            )
+            if len(ready) == 1 and not self.running:
+                self.results.put(_outcome(ctx))
+                self.running[step.name] = threading.current_thread()
+                continue
+            thread = threading.Thread(
+                target=_branch, args=(ctx, self.results), name=f"run-{self.run.pk}-{step.name}"
+            )
+            self.running[step.name] = thread
+            thread.start()
+
+    def _collect(self, outcome: Outcome) -> None:
+        name, kind, detail = outcome
+        thread = self.running.pop(name)
+        if thread is not threading.current_thread():
+            thread.join()
+        step = next(s for s in self.steps if s.name == name)
+        if kind == "completed":
+            self.done.add(name)
+        elif kind == "deferred" and isinstance(detail, Deferred):
+            self.deferred.append(detail)  # it goes again when the run is taken again
+        elif kind == "failed" and isinstance(detail, dict):
+            if step.optional:
+                self.failed[name] = detail
+            else:
+                self.fatal = detail
+        elif isinstance(detail, BaseException) and (self.abort is None or isinstance(detail, LeaseLost)):
+            self.abort = detail
+            if isinstance(detail, LeaseLost):
+                self.holding.stop.set()  # every other branch stops at its next wait or write
+
+    def _skip(self, step: Step, because: str) -> None:
+        why = "failed" if because in self.failed else "was skipped"
+        if because not in self.rows:
+            why = "is not part of this run"
+        error = {
+            "error": "SKIPPED",
+            "message": f"Not run: it needs {label(because).lower()}, which {why}.",
+            "recoverable": True,
+            "step": step.name,
+            "because": because,
+        }
+        self.run.step_skipped(self.holding.token, self.rows[step.name], error)
+        self.skipped.add(step.name)
+
+    def _finish(self) -> None:
+        token = self.holding.token
+        self.run.finalizing(token)
+        assessment = self.rows[CRITICAL].output if CRITICAL in self.rows else None
+        if not (self.failed or self.skipped):
+            return self.run.finish(token, RunStatus.READY, assessment=assessment)
+        missing = []
+        for step in self.steps:  # in the graph's order, what failed and what it took with it
+            if step.name in self.failed:
+                missing.append(f"{label(step.name)} ({self.failed[step.name].get('message', 'failed')})")
+            elif step.name in self.skipped:
+                because = (self.rows[step.name].error or {}).get("because", "")
+                missing.append(f"{label(step.name)} (not run: it needs {label(because).lower()})")
+        first = next(s.name for s in self.steps if s.name in self.failed or s.name in self.skipped)
         error = {
             "error": "OPTIONAL_STEPS_FAILED",
             "recoverable": True,
-            "step": skipped[0],
-            "message": "Ready, but these optional steps failed: " + ", ".join(skipped),
+            "step": first,
+            "failed": sorted(self.failed),
+            "skipped": sorted(self.skipped),
+            "message": "Assessment stored; these sections are missing: " + "; ".join(missing),
         }
-        return run.finish(holding.token, RunStatus.DEGRADED, error=error, assessment=assessment)
-    run.finish(holding.token, RunStatus.READY, assessment=assessment)
+        self.run.finish(token, RunStatus.DEGRADED, error=error, assessment=assessment)
+
+
+def _branch(ctx: StepContext, results: queue.Queue) -> None:
+    try:
+        results.put(_outcome(ctx))
+    finally:
+        connection.close()  # this thread's own connection, back to the pool
+
+
+def _outcome(ctx: StepContext) -> Outcome:
+    """Run one step and say how it ended, whatever happens: the scheduler decides what follows."""
+    name = ctx.step.name
+    try:
+        _run_step(ctx)
+    except Deferred as deferred:
+        return name, "deferred", deferred
+    except StepFailed as failed:
+        return name, "failed", failed.error
+    except BaseException as exc:  # LeaseLost, database trouble, a bug in the scheduler's reach
+        return name, "abort", exc
+    return name, "completed", None
 
 
 def _run_step(ctx: StepContext) -> None:
     """Run one step; raise StepFailed with the error that ended it, or Deferred."""
     run, step, token = ctx.run, ctx.step, ctx.holding.token
+    if ctx.holding.stop.is_set():  # cancelled or taken over while a sibling step ran
+        raise LeaseLost(run.pk)
     started = time.monotonic()
     try:
         step.execute(ctx)

@@ -22,6 +22,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="check every row, change nothing")
         parser.add_argument(
+            "--skip-enhancements",
+            action="store_true",
+            help="push the assessment only (skip_enhancement_workflows); run the enhancements later",
+        )
+        parser.add_argument(
             "--on-existing",
             choices=OnExisting.values,
             default=OnExisting.UPDATE,
@@ -30,7 +35,16 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, csv, zip=None, push=False, dry_run=False, on_existing="update", urgent=False, **options
+        self,
+        *args,
+        csv,
+        zip=None,
+        push=False,
+        dry_run=False,
+        on_existing="update",
+        skip_enhancements=False,
+        urgent=False,
+        **options,
     ):
         try:
             report = import_roles(
@@ -40,7 +54,10 @@ class Command(BaseCommand):
                 push=push,
                 name=f"CSV {csv.name}",
                 on_existing=on_existing,
-                priority=Priority.URGENT if urgent else Priority.NORMAL,
+                options={
+                    "skip_enhancement_workflows": skip_enhancements,
+                    "priority": Priority.URGENT if urgent else Priority.NORMAL,
+                },
             )
         except CsvRefused as err:
             raise CommandError(err.message) from None

@@ -26,3 +26,15 @@ def test_a_finished_batch_with_failures_does_not_read_as_simply_done(client, csm
     assert "<h2>Refused</h2>" in page
     assert "Unknown company &#x27;Nobody&#x27;: it does not exist or is not assigned to you." in page
     assert 'class="axis"' in page and "2 roles finished</title>" in page
+
+
+def test_step_names_show_in_words_on_the_role_page(client, csm, liberty):
+    from onboarding.services import roles_push
+    from tests.factories import ready_role
+
+    role = ready_role(company=liberty, name="Analyst")
+    roles_push(role_ids=[role.pk])
+    client.force_login(csm)
+    page = client.get(reverse("status-role", args=[role.pk])).content.decode()
+    assert "<strong>Role setup</strong>" in page and "<strong>AI assessment</strong>" in page
+    assert "<strong>role_setup</strong>" not in page

@@ -16,11 +16,28 @@ from batches.polling import batch_fingerprint
 from batches.selectors import batch_status, failure_groups, finished_per_minute, retrying_runs
 from batches.services import batch_retry_failed
 from onboarding.errors import AppError
-from onboarding.models import Company
+from onboarding.models import Company, RunStatus
 from onboarding.polling import digest
 from onboarding.status_pages import POLL_SECONDS
 
 RECENT_BATCHES = 10
+REFUSALS_SHOWN = 200
+CHART_LEFT, CHART_TOP, CHART_HEIGHT = 30, 6, 80  # room for the axes' labels
+
+
+def _outcomes(status) -> list[dict]:
+    """Where every role of the batch stands, as the segments of one bar: done, failed and
+    refused are told apart, so "100% finished" never hides failures."""
+    counts = status.counts
+    parts = [
+        ("ready", "Ready", counts[RunStatus.READY]),
+        ("degraded", "Degraded", counts[RunStatus.DEGRADED]),
+        ("failed", "Failed", counts[RunStatus.FAILED]),
+        ("refused", "Refused", status.refused),
+        ("in-flight", "In flight", status.in_flight),
+    ]
+    whole = sum(n for _, _, n in parts) or 1
+    return [{"key": k, "label": label, "n": n, "percent": round(100 * n / whole, 2)} for k, label, n in parts]
 
 
 def _recent(request: HttpRequest, batches) -> list[Batch]:
@@ -58,14 +75,15 @@ def _batch_context(request: HttpRequest, batch: Batch) -> dict:
     peak = max((n for _, n in per_minute), default=1)
     bars = [
         {
-            "x": i * 24,
-            "height": round(96 * n / peak),
-            "y": 100 - round(96 * n / peak),
+            "x": CHART_LEFT + i * 24,
+            "height": round(CHART_HEIGHT * n / peak),
+            "y": CHART_TOP + CHART_HEIGHT - round(CHART_HEIGHT * n / peak),
             "minute": minute,
             "n": n,
         }
         for i, (minute, n) in enumerate(per_minute)
     ]
+    outcomes = _outcomes(status)
     return {
         "batch": batch,
         "status": status,
@@ -74,9 +92,13 @@ def _batch_context(request: HttpRequest, batch: Batch) -> dict:
         "retrying_count": waiting,
         "retrying": retrying,
         "bars": bars,
-        "chart_width": max(30, len(bars)) * 24,
+        "chart_width": CHART_LEFT + max(30, len(bars)) * 24,
+        "chart": {"left": CHART_LEFT, "top": CHART_TOP, "bottom": CHART_TOP + CHART_HEIGHT, "peak": peak},
+        "outcomes": outcomes,
+        "refusals": batch.refusals_visible_to(request.user).select_related("role")[:REFUSALS_SHOWN],
         "poll_seconds": POLL_SECONDS,
-        "progress_text": f"{status.percent_done:g}% done",
+        "progress_text": f"{status.percent_done:g}% finished: "
+        + ", ".join(f"{o['n']} {o['label'].lower()}" for o in outcomes if o["n"]),
         "can_retry": request.user.has_perm("onboarding.push_role") and (needs_you or engineer),
     }
 

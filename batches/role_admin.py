@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from batches.csv_import import import_roles
 from batches.services import batch_push
 from onboarding.admin import RoleAdmin, refusal_as_message
+from onboarding.budgets import estimate
 from onboarding.errors import AppError
 from onboarding.intake import OnExisting
 from onboarding.models import Priority, Role
@@ -143,6 +144,22 @@ class BatchingRoleAdmin(RoleAdmin):
         )
         # Land on the batch's status page, where its progress shows live.
         return HttpResponseRedirect(batch.get_absolute_url())
+
+    def _confirm_batch(self, request, queryset, priority: str):
+        """Before a batch starts: how many roles go, the LLM tokens and cost they should take,
+        and each company's budget left this month."""
+        roles = list(queryset.select_related("company"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Push these roles to Etter as a batch?",
+            "opts": self.model._meta,
+            "roles": roles,
+            "estimate": estimate(roles),
+            "action": request.POST.get("action"),
+            "urgent": priority == Priority.URGENT,
+            "selected": [r.pk for r in roles],
+        }
+        return TemplateResponse(request, "admin/batches/confirm_batch.html", context)
 
     @admin.action(
         description="Push to Etter as an urgent batch (ahead of recent normal pushes)", permissions=["push"]

@@ -88,5 +88,5 @@ _FIXES = {
 
 
 def fix_for(error: dict | None) -> Fix:
-    code = (error or {}).get("error", "")
+    code = (error or {}).get("error") or ""
     return _FIXES.get(code, Fix(NEEDS_YOU, code.replace("_", " ").capitalize() or "Failed", "Retry."))

@@ -46,7 +46,9 @@ def test_the_estimate_learns_tokens_per_jd_character_from_recent_runs(liberty, s
 def test_a_push_past_the_monthly_budget_is_refused_whole(api, liberty):
     Company.objects.filter(pk=liberty.pk).update(monthly_token_budget=20000)
     used(liberty, 16000)  # 16 tokens a character, 16,000 used this month
-    roles = [{"company_id": "Liberty Mutual", "role_name": r.name} for r in [ready_role(company=liberty)]]
+    role = ready_role(company=liberty, name="Analyst")
+    role.documents.update(content="a" * 1000)  # about 16,000 tokens: past the 4,000 left
+    roles = [{"company_id": "Liberty Mutual", "role_name": "Analyst"}]
     before = (Run.objects.count(), Batch.objects.count())
     response = api.post(BASE + "push-batch", {"roles": roles}, format="json")
     assert response.status_code == 409

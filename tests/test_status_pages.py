@@ -174,7 +174,8 @@ def test_the_batch_page_groups_failures_and_shows_retries_and_progress(csm_clien
     )
     Run.objects.filter(pk=runs[3].pk).update(status=RunStatus.PROCESSING, next_attempt_at=now)
     body = csm_client.get(reverse("status-batch", args=[batch.pk])).content.decode()
-    assert '<progress max="100" value="75.0"' in body and "75% done" in body
+    assert '<progress max="100" value="75.0"' in body
+    assert "75% finished: 1 ready, 2 failed, 1 in flight" in body  # failures are not hidden in "done"
     assert "No job description" in body and "fix it" in body  # needs you, with the place to fix it
     assert "rejected our credentials" in body  # for an engineer
     assert "The system is retrying" in body and "next attempt at" in body

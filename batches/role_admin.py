@@ -4,7 +4,6 @@ onboarding's RoleAdmin here, because batches build on onboarding and never the r
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -12,24 +11,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from batches.csv_import import import_roles
 from batches.services import batch_push
+from batches.upload import UploadForm, import_upload
 from onboarding.admin import RoleAdmin, refusal_as_message
 from onboarding.budgets import estimate
-from onboarding.errors import AppError
 from onboarding.intake import OnExisting
 from onboarding.models import Priority, Role
-from onboarding.names import too_big
 
 
-class CsvImportForm(forms.Form):
+class CsvImportForm(UploadForm):
     csv_file = forms.FileField(
         label="CSV file",
         help_text="Header: company,role_name,draup_role,occupation,job_family,jd "
         "(and optionally on_existing: skip, update or reassess, row by row)",
-    )
-    zip_file = forms.FileField(
-        label="Zip of JD files", required=False, help_text="Only when the jd column names files."
     )
     on_existing = forms.ChoiceField(
         label="A role that already exists",
@@ -46,19 +40,6 @@ class CsvImportForm(forms.Form):
         label="Assessment only (skip the enhancement workflows; run them later with Run enhancements)",
         required=False,
     )
-
-    def clean_csv_file(self):
-        return upload_within(self.cleaned_data["csv_file"], settings.CSV_MAX_BYTES)
-
-    def clean_zip_file(self):
-        return upload_within(self.cleaned_data["zip_file"], settings.CSV_ZIP_MAX_BYTES)
-
-
-def upload_within(upload, limit: int):
-    """Refuse an upload over `limit` before reading it (it may be on disk, and huge)."""
-    if upload is not None and upload.size > limit:
-        raise forms.ValidationError(too_big("The file", upload.size, limit))
-    return upload
 
 
 class BatchingRoleAdmin(RoleAdmin):
@@ -92,23 +73,18 @@ class BatchingRoleAdmin(RoleAdmin):
         form = CsvImportForm(request.POST or None, request.FILES or None)
         report, error = None, None
         if request.method == "POST" and form.is_valid():
-            dry_run = "_import" not in request.POST
-            try:
-                report = import_roles(
-                    csv_bytes=form.cleaned_data["csv_file"].read(),
-                    zip_bytes=form.cleaned_data["zip_file"].read() if form.cleaned_data["zip_file"] else None,
-                    dry_run=dry_run,
-                    push=form.cleaned_data["push"] and not dry_run,
-                    user=request.user,
-                    name=f"CSV {form.cleaned_data['csv_file'].name}",
-                    on_existing=form.cleaned_data["on_existing"] or OnExisting.UPDATE,
-                    options={
-                        "skip_enhancement_workflows": form.cleaned_data["skip_enhancement_workflows"],
-                        "priority": Priority.URGENT if form.cleaned_data["urgent"] else Priority.NORMAL,
-                    },
-                )
-            except AppError as err:
-                error = err.message
+            data = form.cleaned_data
+            report, error = import_upload(
+                request,
+                form,
+                push=data["push"],
+                name=f"CSV {data['csv_file'].name}",
+                on_existing=data["on_existing"] or OnExisting.UPDATE,
+                options={
+                    "skip_enhancement_workflows": data["skip_enhancement_workflows"],
+                    "priority": Priority.URGENT if data["urgent"] else Priority.NORMAL,
+                },
+            )
         context = {
             **self.admin_site.each_context(request),
             "title": "Import roles from CSV",

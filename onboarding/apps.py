@@ -14,6 +14,11 @@ class OnboardingConfig(AppConfig):
         from onboarding import tasks
 
         post_spawn.connect(tasks.wake_on_spawn, dispatch_uid="onboarding-wake-on-spawn")
+        from django.contrib.auth.signals import user_logged_in
+
+        from onboarding.timezones import remember_on_login
+
+        user_logged_in.connect(remember_on_login, dispatch_uid="onboarding-time-zone-on-login")
         os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 

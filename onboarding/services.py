@@ -326,7 +326,7 @@ def roles_run_enhancements(*, role_ids: Iterable[int], user=None) -> PushReport:
                 going.append(role)
                 rows += _step_rows(run, missing)
             RunStep.objects.bulk_create(rows)
-            report.runs = _resumed_runs(going, batch_key="", priority="")  # each keeps its priority
+            report.runs = _resumed_runs(going, "", "")  # each keeps its priority
             bulk_update_fields(going, ["state", "state_reason", "processing_step", "updated_at"])
         run_ids = [run.pk for run in report.runs]
         transaction.on_commit(lambda: pipeline_wake(run_ids))

@@ -8,7 +8,7 @@ import zoneinfo
 from django.utils import timezone
 
 COOKIE = "etter_tz"
-SESSION_KEY = "etter_time_zone"  # the user's choice, read once per session (pages are polled)
+SESSION_KEY = "etter_time_zone"  # the user's choice, read at login: pages are polled, cheaply
 
 
 def _zone(name: str) -> zoneinfo.ZoneInfo | None:
@@ -24,15 +24,18 @@ def viewer_zone(request) -> zoneinfo.ZoneInfo | None:
     user = getattr(request, "user", None)
     session = getattr(request, "session", None)
     if user is not None and user.is_authenticated and session is not None:
-        chosen = session.get(SESSION_KEY)
-        if chosen is None:
-            from onboarding.models import UserSettings
-
-            chosen = UserSettings.objects.filter(user=user).values_list("time_zone", flat=True).first() or ""
-            session[SESSION_KEY] = chosen
-        if zone := _zone(chosen):
+        if zone := _zone(session.get(SESSION_KEY, "")):
             return zone
     return _zone(request.COOKIES.get(COOKIE, ""))
+
+
+def remember_on_login(sender, request, user, **kwargs) -> None:
+    """At login, the user's chosen zone goes into their session: no query per request after."""
+    from onboarding.models import UserSettings
+
+    if request is not None and hasattr(request, "session"):
+        chosen = UserSettings.objects.filter(user=user).values_list("time_zone", flat=True).first()
+        request.session[SESSION_KEY] = chosen or ""
 
 
 def remember_choice(request, time_zone: str) -> None:

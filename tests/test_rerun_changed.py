@@ -23,7 +23,7 @@ def ready_then_stale(work, **kwargs):
     work()
     assert reload(role).state == RoleState.READY
     JobDescriptionFactory(role=role, content="# A better job description\n\nIt says more.\n")
-    assert services.role_inputs_changed(role=reload(role), what="The job description")
+    assert services.role_inputs_saved(role=reload(role), reason="The job description changed")
     assert reload(role).state == RoleState.STALE
     return reload(role), first
 

@@ -46,3 +46,10 @@ def test_a_bad_zone_is_refused_or_ignored(client, page_with_a_time):
     assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
     client.cookies["etter_tz"] = "Not/AZone\x00"
     assert shown_time(client, page_with_a_time) == "2026-01-15 12:00"
+
+
+def test_the_choice_is_read_at_login_and_kept_in_the_session(client, csm, page_with_a_time):
+    UserSettings.objects.create(user=csm, time_zone="Asia/Tokyo")
+    client.logout()
+    client.force_login(csm)
+    assert shown_time(client, page_with_a_time) == "2026-01-15 21:00"

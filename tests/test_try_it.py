@@ -48,9 +48,9 @@ class Browser:
         assert answer.status_code == 200, (path, answer.status_code)
         return answer.text
 
-    def action(self, action: str, roles: list[Role]) -> str:
-        """Tick the roles in the role list, choose the action, Go."""
-        selected = {"action": action, "index": "0", "_selected_action": [r.pk for r in roles]}
+    def action(self, action: str, roles: list[Role], **more: str) -> str:
+        """Tick the roles in the role list, choose the action, Go (`more`: a confirmation's fields)."""
+        selected = {"action": action, "index": "0", "_selected_action": [r.pk for r in roles], **more}
         return self.submit(ROLES, selected)
 
 
@@ -110,7 +110,7 @@ def test_the_readme_try_it_holds_on_the_default_setup(started, simulator):
     assert run.workflow_id in page and "Pushed to Etter" in page  # its run; who pushed, why
     assert "Mark stale" in page  # the one button a READY role has
     page = text(browser.get(f"/status/roles/{role.pk}/"))  # View on site
-    assert "role_setup · Completed · 2 attempts" in page and "Every attempt (3)" in page
+    assert "Role setup · Completed · 2 attempts" in page and "AI assessment · Completed · 1 attempt" in page
     assert "attempt 1 of 5: answered" in page and "Pushed to Etter" in page
 
     # 4. A failure: Simulator faults -> Add (run_ai_assessment, 400), push a role.
@@ -140,7 +140,9 @@ def test_a_failed_role_of_a_batch_retried_from_the_admin_is_counted_once(started
     browser = started
     roles = list(Role.objects.order_by("pk")[:3])
     simulator.fault(RUN_AI_ASSESSMENT, "400")
-    browser.action("push_as_batch", roles)
+    confirm = browser.action("push_as_batch", roles)
+    assert "Push these roles to Etter as a batch?" in confirm and not Batch.objects.exists()
+    browser.action("push_as_batch", roles, confirmed="1")  # "Yes, push them"
     batch = Batch.objects.get()
     wait_until(lambda: batch_status(batch).counts[RunStatus.FAILED] == 1, timeout=90)
     wait_until(lambda: batch_status(batch).counts[RunStatus.READY] == 2, timeout=90)

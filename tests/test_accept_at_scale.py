@@ -1,6 +1,8 @@
 """Accepting 2,500 roles at once costs the queries that accepting 10 does: push-batch with new
 and with existing roles, the admin's "Push to Etter as a batch", and the CSV import."""
 
+import sqlite3
+
 import pytest
 from django.conf import settings
 from django.urls import reverse
@@ -14,9 +16,23 @@ from tests.factories import CompanyFactory, UserFactory
 
 MANY = 2500
 pytestmark = pytest.mark.django_db
-constant_on_postgresql = pytest.mark.skipif(
-    "sqlite" in settings.DATABASES["default"]["ENGINE"],
-    reason="SQLite caps a statement at 999 parameters: Django splits big bulk writes there",
+
+
+def _sqlite_parameter_limit() -> int | None:
+    """Parameters one statement may hold on SQLite (None on PostgreSQL: no such limit). A build
+    option of the SQLite library: 32,766 by default, 250,000 in Debian's and Ubuntu's."""
+    if "sqlite" not in settings.DATABASES["default"]["ENGINE"]:
+        return None
+    return sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+
+
+# The biggest statement of a 2,500-role push is its run steps, 50,000 parameters: one statement
+# on PostgreSQL, and on SQLite when it allows that many (etter_site/sqlite_backend tells Django
+# the real limit; 100,000 leaves room for new columns). Below that it is a few statements more.
+SQLITE_LIMIT = _sqlite_parameter_limit()
+constant_at_2500 = pytest.mark.skipif(
+    SQLITE_LIMIT is not None and SQLITE_LIMIT < 100_000,
+    reason=f"this SQLite allows {SQLITE_LIMIT} parameters a statement: 2,500 roles take a few more",
 )
 
 
@@ -60,7 +76,7 @@ def push_batch_body(company: str, prefix: str, n: int) -> dict:
     }
 
 
-@constant_on_postgresql
+@constant_at_2500
 def test_push_batch_of_new_roles_costs_the_same_queries_for_10_or_2500(api, count_queries):
     def measure(n: int, prefix: str) -> int:
         body = push_batch_body("New", prefix, n)
@@ -72,7 +88,7 @@ def test_push_batch_of_new_roles_costs_the_same_queries_for_10_or_2500(api, coun
     assert measure(10, "Few") == measure(MANY, "Many")
 
 
-@constant_on_postgresql
+@constant_at_2500
 def test_push_batch_of_existing_roles_with_new_jds_costs_the_same_queries_for_10_or_2500(api, count_queries):
     def measure(n: int, prefix: str) -> int:
         ids = existing_roles("Known", n, prefix)
@@ -86,7 +102,7 @@ def test_push_batch_of_existing_roles_with_new_jds_costs_the_same_queries_for_10
     assert measure(10, "Few") == measure(MANY, "Many")
 
 
-@constant_on_postgresql
+@constant_at_2500
 def test_the_admin_batch_action_costs_the_same_queries_for_10_or_2500_roles(admin_client, count_queries):
     def measure(n: int, prefix: str) -> int:
         ids = existing_roles(f"Admin {prefix}", n, prefix)
@@ -103,7 +119,7 @@ def test_the_admin_batch_action_costs_the_same_queries_for_10_or_2500_roles(admi
     assert measure(10, "Few") == measure(MANY, "Many")
 
 
-@constant_on_postgresql
+@constant_at_2500
 def test_the_csv_import_checks_and_imports_2500_rows_in_the_queries_of_10(admin_client, count_queries):
     def measure(n: int, company: str) -> tuple[int, int]:
         CompanyFactory(name=company)

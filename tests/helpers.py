@@ -38,3 +38,19 @@ def database_url() -> str:
     if "sqlite" in db["ENGINE"]:
         return f"sqlite:///{db['NAME']}"
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def csm_group():
+    """The "CSM" group migration 0004 makes, with its permissions. A transactional test's flush
+    empties every table (permissions come back, a data migration's rows do not), so a test
+    that follows one in the same worker makes it again."""
+    from importlib import import_module
+
+    from django.contrib.auth.models import Group, Permission
+
+    group, created = Group.objects.get_or_create(name="CSM")
+    if created:
+        wanted = import_module("onboarding.migrations.0004_csm_group").CSM_PERMISSIONS
+        for app, codename in wanted:
+            group.permissions.add(Permission.objects.get(content_type__app_label=app, codename=codename))
+    return group

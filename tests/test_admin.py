@@ -7,6 +7,7 @@ from django_fsm_log.models import StateLog
 
 from onboarding.models import DocumentType, Role, RoleState
 from tests.factories import CompanyFactory, RoleFactory, UserFactory, force_state, ready_role
+from tests.helpers import csm_group
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:onboarding_role_changelist")
@@ -266,10 +267,8 @@ def test_the_run_page_is_read_only(admin_client):
 
 
 def test_a_user_in_the_csm_group_can_push_from_the_admin(client):
-    from django.contrib.auth.models import Group
-
     csm = UserFactory()
-    csm.groups.add(Group.objects.get(name="CSM"))
+    csm.groups.add(csm_group())
     company = CompanyFactory()
     company.csms.add(csm)
     role = ready_role(company=company)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +25,7 @@ from onboarding.services import role_push
 from operations.models import Delivery, Event, InboxItem, SlaRecord
 from operations.services import events_process
 from tests.factories import CompanyFactory, RoleFactory, RuleFactory, UserFactory, force_state, ready_role
+from tests.helpers import csm_group
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_defaults")]
 API = "/api/v1/pipeline/"
@@ -100,8 +101,8 @@ def _end(part: Part, tag: str) -> None:
         force_state(role, RoleState.READY)
 
 
-def _in_group(user, group: str = "CSM"):
-    user.groups.add(Group.objects.get(name=group))
+def _in_group(user):
+    user.groups.add(csm_group())
     return user
 
 

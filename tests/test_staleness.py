@@ -6,7 +6,6 @@ import io
 import zipfile
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -18,6 +17,7 @@ from onboarding.models import Role, RoleDocument, RoleState, Run, RunStatus
 from onboarding.models.inputs import current_job_descriptions, role_inputs_hash
 from tests.browser_form import form_data
 from tests.factories import CompanyFactory, RoleFactory, UserFactory, force_state, ready_role
+from tests.helpers import csm_group
 
 pytestmark = pytest.mark.django_db
 JD = (
@@ -360,7 +360,7 @@ def stale_roles(company, n: int) -> list[Role]:
 def acme_csm():
     """A CSM (the CSM group: the admin pages and push) assigned to Acme only."""
     user = UserFactory()
-    user.groups.add(Group.objects.get(name="CSM"))
+    user.groups.add(csm_group())
     CompanyFactory(name="Acme").csms.add(user)
     return user
 

@@ -26,14 +26,21 @@ def _sqlite_parameter_limit() -> int | None:
     return sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
 
 
-# The biggest statement of a 2,500-role push is its run steps, 50,000 parameters: one statement
-# on PostgreSQL, and on SQLite when it allows that many (etter_site/sqlite_backend tells Django
-# the real limit; 100,000 leaves room for new columns). Below that it is a few statements more.
+# The biggest statement of a 2,500-role push is its run steps: 9 steps a run (issue 11), about
+# 300,000 parameters. One statement on PostgreSQL; on SQLite as many as its limit needs
+# (etter_site/sqlite_backend tells Django the real limit: 250,000 in Debian's build), so a
+# 2,500-role push costs at most STATEMENTS_PAST_THE_LIMIT more there: still not one per role.
 SQLITE_LIMIT = _sqlite_parameter_limit()
+STATEMENTS_PAST_THE_LIMIT = 0 if SQLITE_LIMIT is None else 1 + 400_000 // SQLITE_LIMIT
 constant_at_2500 = pytest.mark.skipif(
     SQLITE_LIMIT is not None and SQLITE_LIMIT < 100_000,
-    reason=f"this SQLite allows {SQLITE_LIMIT} parameters a statement: 2,500 roles take a few more",
+    reason=f"this SQLite allows {SQLITE_LIMIT} parameters a statement: 2,500 roles take many more",
 )
+
+
+def assert_constant(few: int, many: int) -> None:
+    """The queries of 10 and of 2,500 roles: equal, but for SQLite's extra chunks of one insert."""
+    assert few <= many <= few + STATEMENTS_PAST_THE_LIMIT, (few, many)
 
 
 @pytest.fixture
@@ -85,7 +92,7 @@ def test_push_batch_of_new_roles_costs_the_same_queries_for_10_or_2500(api, coun
         return queries
 
     measure(1, "Warm")
-    assert measure(10, "Few") == measure(MANY, "Many")
+    assert_constant(measure(10, "Few"), measure(MANY, "Many"))
 
 
 @constant_at_2500
@@ -99,7 +106,7 @@ def test_push_batch_of_existing_roles_with_new_jds_costs_the_same_queries_for_10
         return queries
 
     api.post("/api/v1/pipeline/push-batch", push_batch_body("Known", "Warm", 1), format="json")
-    assert measure(10, "Few") == measure(MANY, "Many")
+    assert_constant(measure(10, "Few"), measure(MANY, "Many"))
 
 
 @constant_at_2500
@@ -116,7 +123,7 @@ def test_the_admin_batch_action_costs_the_same_queries_for_10_or_2500_roles(admi
         return queries
 
     measure(1, "Warm")
-    assert measure(10, "Few") == measure(MANY, "Many")
+    assert_constant(measure(10, "Few"), measure(MANY, "Many"))
 
 
 @constant_at_2500
@@ -140,7 +147,7 @@ def test_the_csv_import_checks_and_imports_2500_rows_in_the_queries_of_10(admin_
         return check, imported
 
     measure(1, "Warm")
-    assert measure(10, "Few") == measure(MANY, "Many")
+    assert measure(10, "Few") == measure(MANY, "Many")  # (check, import): no run steps written
 
 
 @pytest.mark.parametrize("n", [3, 1500])

@@ -26,7 +26,7 @@ class PreparedCursor(psycopg.Cursor):
     """Server-side binding, every statement prepared (Django leaves psycopg's automatic
     preparation off, to keep connection poolers working; these few are asked for by name)."""
 
-    def execute(self, query, params=None, *, prepare=None, binary=None):  # type: ignore[override]
+    def execute(self, query, params=None, *, prepare=None, binary=None):
         return super().execute(query, params, prepare=True, binary=binary)
 
 

@@ -17,7 +17,8 @@ connection; they run as threads in --procs client processes. Faces:
   -304: sending If-None-Match, as the pages' fetch() does by itself (the answers are no-cache).
 - static: a static file, for calibration: what the clients and the server do at the least.
 Prints requests/s, p50/p95/p99, the CPU time a request cost the server and the database (the
-figure other work on a shared machine disturbs least) and the answers' status codes. Goal: >= 600/s, p95 <= 100 ms.
+figure other work on a shared machine disturbs least) and the answers' status codes.
+Goal: >= 600/s, p95 <= 100 ms.
 No django-q2 workers run: the writer stands in for them, so the CPU goes to the web server.
 """
 

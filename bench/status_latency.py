@@ -184,7 +184,7 @@ class Writer(threading.Thread):
         )
 
 
-def setup(pollers: int):
+def setup(pollers: int, batch_roles: int = BATCH_ROLES):
     """A CSM per poller, each with a token and a session (as many people polling would be),
     50 runs to poll, and a batch of 2,500 roles."""
     from django.contrib.auth.models import Permission, User
@@ -216,7 +216,7 @@ def setup(pollers: int):
         session.create()
         sessions.append(session.session_key)
     runs = roles_push(role_ids=make_roles(company, RUNS, "Polled")).runs
-    batch = batch_push(role_ids=make_roles(company, BATCH_ROLES, "Batch"))
+    batch = batch_push(role_ids=make_roles(company, batch_roles, "Batch"))
     return {"tokens": tokens, "sessions": sessions, "runs": runs, "batch": batch}
 
 
@@ -225,13 +225,14 @@ def main() -> None:
     parser.add_argument("--face", default="all")
     parser.add_argument("--pollers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--batch-roles", type=int, default=BATCH_ROLES, help="roles in the polled batch")
     parser.add_argument("--procs", type=int, default=2, help="client processes the pollers are spread over")
     args = parser.parse_args()
     env = bench_env(API_THROTTLE_RATE="100000/min", SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0")
     with running_site(env, workers=False) as procs:
         from django.db import connection
 
-        data = setup(args.pollers)
+        data = setup(args.pollers, args.batch_roles)
         runs, batch = data["runs"], data["batch"]
         api = [{"Authorization": f"Token {token}"} for token in data["tokens"]]
         page = [{"Cookie": f"sessionid={key}"} for key in data["sessions"]]

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connections, router
 from django.db.models import Model
+from django.utils import timezone
 
 
 def bulk_update_fields(objs: Iterable[Model], field_names: Sequence[str]) -> int:
@@ -60,3 +61,62 @@ def _update_sql(connection, meta, fields, objs) -> tuple[str, list]:
         f"WHERE {table}.{qn(pk.column)} = v.column1"
     )
     return sql, params
+
+
+# Fields whose given values (ints, strings, ids, booleans, None) both databases take as they are;
+# any other field's values (JSON, times) are prepared by the field, as Django would.
+AS_GIVEN = {
+    *("CharField", "TextField", "SlugField", "BooleanField", "ForeignKey"),
+    *("IntegerField", "BigIntegerField", "SmallIntegerField"),
+    *("PositiveIntegerField", "PositiveSmallIntegerField", "PositiveBigIntegerField"),
+}
+
+
+def insert_rows(model: type[Model], rows: Sequence[dict]) -> None:
+    """INSERT one row per dict of {field name: value}; fields not named take their default.
+
+    For the many rows nobody reads back at once (a push's 9 steps per run: 22,500 rows for
+    2,500 roles): Django's `bulk_create` builds a model instance per row and prepares every
+    value of every field (seconds, for that many), then sends one statement with 200,000
+    parameters. Here each field's default is prepared once, only the values given per row are
+    prepared, and PostgreSQL takes the rows by COPY (psycopg's, in C); SQLite by executemany.
+    No ids come back and no signals are sent, as with `bulk_create`.
+    """
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    given = {name for row in rows for name in row}
+    unknown = given - {f.name for f in fields}
+    if unknown:
+        raise ValueError(f"{model.__name__} has no fields {sorted(unknown)}")
+    defaults = {f.name: defaults_for(f, connection) for f in fields if f.name not in given}
+    per_row = [f for f in fields if f.name in given]
+    prepare = [f.get_internal_type() not in AS_GIVEN for f in per_row]
+    values = [
+        tuple(
+            (f.get_db_prep_save(row[f.name], connection) if prep else row[f.name])
+            if f.name in row
+            else defaults_for(f, connection)
+            for f, prep in zip(per_row, prepare, strict=True)
+        )
+        + tuple(defaults.values())
+        for row in rows
+    ]
+    columns = [*per_row, *(f for f in fields if f.name in defaults)]
+    qn = connection.ops.quote_name
+    table, names = qn(model._meta.db_table), ", ".join(qn(f.column) for f in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for value in values:
+                    copy.write_row(value)
+        else:
+            placeholders = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", values)
+
+
+def defaults_for(field, connection):
+    """A field's default, prepared, for a row that does not name it (auto_now(_add): now)."""
+    now = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    return field.get_db_prep_save(timezone.now() if now else field.get_default(), connection)

@@ -29,7 +29,7 @@ from onboarding.models.run import queue_key_for
 from onboarding.pipeline import doorbell
 from onboarding.pipeline.steps import critical_steps, enhancement_steps, step_names
 
-from .bulk import bulk_update_fields
+from .bulk import bulk_update_fields, insert_rows
 from .fsm_log import collected_state_logs
 
 S = RoleState
@@ -273,15 +273,17 @@ def _new_runs(
         ]
     )
     names = run_step_names(options)
-    rows = []
+    positions = {name: i for i, name in enumerate(step_names())}
+    rows: list[dict] = []
     for role, run in zip(roles, runs, strict=True):
         company_role, from_run = kept.get(role.last_run_id) or ("", "")
         run.kept_company_role = company_role
-        for row in _step_rows(run, names):
-            if row.name == "role_setup" and company_role:
-                row.output = {"company_role_id": company_role, "company_role_from": from_run}
+        for name in names:
+            row = {"run": run.pk, "name": name, "position": positions[name]}
+            if name == "role_setup" and company_role:
+                row["output"] = {"company_role_id": company_role, "company_role_from": from_run}
             rows.append(row)
-    RunStep.objects.bulk_create(rows)
+    insert_rows(RunStep, rows)  # 9 a run: bulk_create's model instances cost seconds for 2,500 runs
     for role, run in zip(roles, runs, strict=True):
         role.last_run = run
     return runs

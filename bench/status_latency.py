@@ -179,6 +179,7 @@ class Writer(threading.Thread):
 def setup(pollers: int):
     """A CSM per poller, each with a token and a session (as many people polling would be),
     50 runs to poll, and a batch of 2,500 roles."""
+    from django.conf import settings
     from django.contrib.auth.models import Permission, User
     from django.contrib.sessions.backends.db import SessionStore
     from harness import make_roles
@@ -201,7 +202,7 @@ def setup(pollers: int):
         session.update(
             {
                 "_auth_user_id": str(csm.pk),
-                "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+                "_auth_user_backend": settings.AUTHENTICATION_BACKENDS[0],
                 "_auth_user_hash": csm.get_session_auth_hash(),
             }
         )

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from etter_site.sessions import SessionStore
 from onboarding import polling, services
-from onboarding.models import Role, Run, RunStatus
+from onboarding.models import Role, Run, RunStatus, RunStep
 from tests.factories import CompanyFactory, UserFactory, force_state, ready_role
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +74,22 @@ def test_it_answers_a_304_poll_with_one_query(csm, running, django_assert_num_qu
     with django_assert_num_queries(1):  # the role with its run, scoped to the CSM's companies
         response = client.get(live(running.pk), HTTP_IF_NONE_MATCH=etag)
     assert response.status_code == 304 and response.content == b""
+
+
+def test_a_200_poll_reads_only_what_the_partial_shows(csm, running, django_assert_num_queries):
+    client = logged_in(csm)
+    client.get(live(running.pk))
+    # the ETag's head, the role, its steps, their attempts, the role's tokens, its history
+    with django_assert_num_queries(6):
+        assert client.get(live(running.pk)).status_code == 200
+
+
+def test_the_partial_shows_the_runs_tokens_and_the_roles(csm, running):
+    RunStep.objects.filter(run_id=running.last_run_id).update(input_tokens=100, output_tokens=7)
+    steps = RunStep.objects.filter(run_id=running.last_run_id).count()
+    page = logged_in(csm).get(live(running.pk)).content.decode()
+    shown = f'<span class="tokens-total">{steps * 107}</span> ({steps * 100} in, {steps * 7} out)'
+    assert page.count(shown) == 2  # this run's, and every run's of the role (only this one)
 
 
 def test_a_logout_in_this_process_ends_the_session_at_once(csm, running):

@@ -22,6 +22,7 @@ BOTH_DATABASES = {
     "test_lifecycle.py",
     "test_operations_cluster.py",
     "test_pipeline.py",
+    "test_page_polling.py",
     "test_polling.py",
     "test_push.py",
     "test_runner.py",

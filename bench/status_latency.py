@@ -187,6 +187,7 @@ class Writer(threading.Thread):
 def setup(pollers: int, batch_roles: int = BATCH_ROLES):
     """A CSM per poller, each with a token and a session (as many people polling would be),
     50 runs to poll, and a batch of 2,500 roles."""
+    from django.conf import settings
     from django.contrib.auth.models import Permission, User
     from django.contrib.sessions.backends.db import SessionStore
     from harness import make_roles
@@ -209,7 +210,7 @@ def setup(pollers: int, batch_roles: int = BATCH_ROLES):
         session.update(
             {
                 "_auth_user_id": str(csm.pk),
-                "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+                "_auth_user_backend": settings.AUTHENTICATION_BACKENDS[0],
                 "_auth_user_hash": csm.get_session_auth_hash(),
             }
         )

@@ -384,6 +384,14 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
     "onboarding.api.auth.CachedTokenAuthentication",
     "rest_framework.authentication.SessionAuthentication",
 ]
+# The status pages' live partials are polled every few seconds by every open page: with these, a
+# poll reads no session row, user or permissions (remembered as long as a token's user, above;
+# see etter_site/sessions.py and etter_site/auth.py for what takes effect when).
+SESSION_ENGINE = "etter_site.sessions"
+AUTHENTICATION_BACKENDS = ["etter_site.auth.CachedModelBackend"]
+MIDDLEWARE[MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")] = (
+    "etter_site.auth.CachedAuthenticationMiddleware"
+)
 # Keep database connections open between requests: opening one costs more than a status answer.
 # No health check per request (it is one more round trip on every poll): a connection that broke
 # fails one request and is then replaced. (No persistent connections with a connection pool,

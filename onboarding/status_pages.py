@@ -10,7 +10,7 @@ import csv
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.module_loading import import_string
 from django.views.decorators.cache import cache_control
@@ -23,7 +23,8 @@ from onboarding.errors import AppError
 from onboarding.explain import STATE_TEXT, fix_for
 from onboarding.input_changes import InputChanges, changes_since_assessment
 from onboarding.models import Company, Role, RoleState
-from onboarding.polling import digest, place_in_queue
+from onboarding.page_polling import role_head, role_live_etag
+from onboarding.polling import place_in_queue
 from onboarding.selectors import companies_with_rollup, company_rollup, lacks_enhancements, missing_sections
 
 POLL_SECONDS = 3
@@ -112,22 +113,12 @@ def role_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _role_etag(request: HttpRequest, pk: int) -> str:
-    """Everything the role's live part shows changes one of these (a 404 for another company's)."""
-    role = _role(request, pk)
-    run = role.last_run
-    return digest(
-        (
-            request.user.pk,
-            request.user.has_perm("onboarding.push_role"),
-            role.pk,
-            role.state,
-            role.state_reason,
-            role.processing_step,
-            role.updated_at,
-            run.version if run else None,
-            place_in_queue(run.pk, run.status, role.company_id) if run else None,
-        )
-    )
+    """One query (onboarding/page_polling.py); a 404 for another company's role, as for a missing
+    one, with or without If-None-Match."""
+    head = role_head(request.user, pk)
+    if head is None:
+        raise Http404("No role matches the given query.")
+    return role_live_etag(request.user, head)
 
 
 # Polled every few seconds by each open page: a browser sends back the ETag (fetch revalidates

@@ -511,6 +511,7 @@ def test_the_faces_cost_the_same_queries_for_a_mixed_batch_of_10_or_2500_roles(a
         Event.objects.update(processed_at=timezone.now())  # only the completion below to handle
         Event.objects.create(type="batch.completed", batch=batch, actor=admin_user)
         api.get(API + "companies")  # the token's cached lookup may have expired meanwhile
+        client.get(reverse("status-batch-live", args=[batch.pk]))  # and the session's and its user's
         return [
             count_queries(lambda: api.get(API + f"batch-status/{batch.batch_id}")),
             count_queries(lambda: client.get(reverse("status-batch", args=[batch.pk]))),

@@ -1,6 +1,7 @@
 """Token usage on the status pages (contract, "Usage"): `{% tokens_of role=role %}`,
 `{% tokens_of batch_key=batch.batch_id %}`, `{% tokens_of company=company %}`, `{% tokens_of
-run=run %}`. One aggregate query each, whatever the number of roles."""
+run=run %}` (or `steps=steps`, its steps already read). One aggregate query each, whatever the
+number of roles."""
 
 from django import template
 
@@ -11,8 +12,15 @@ register = template.Library()
 
 
 @register.inclusion_tag("status/_tokens.html", takes_context=True)
-def tokens_of(context, *, role=None, run=None, batch_key=None, company=None, label="Tokens used") -> dict:
-    if run is not None:
+def tokens_of(
+    context, *, role=None, run=None, steps=None, batch_key=None, company=None, label="Tokens used"
+) -> dict:
+    if steps is not None:  # a run's steps already read for the page: summed here, no query
+        usage = {
+            "input_tokens": sum(s.input_tokens for s in steps),
+            "output_tokens": sum(s.output_tokens for s in steps),
+        }
+    elif run is not None:
         usage = token_usage(RunStep.objects.filter(run_id=run.pk))
     elif role is not None:
         usage = role_token_usage(role)

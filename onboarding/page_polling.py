@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection
 from django.utils import timezone
 
 from onboarding.polling import digest, place_in_queue
+from onboarding.prepared import prepared_cursor
 from onboarding.selectors import sees_every_company
 
 
@@ -49,7 +49,7 @@ def role_head(user, pk: int) -> RoleHead | None:
     sql, params = _ROLE_HEAD_SQL, [pk]
     if not sees_every_company(user):  # a CSM: only the companies assigned to them
         sql, params = sql + _ROLE_SCOPE_SQL, [pk, user.pk]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection (onboarding/prepared.py)
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return RoleHead(*row) if row else None

@@ -158,7 +158,7 @@ def batch_live(request: HttpRequest, pk: int) -> HttpResponse:
     if not answer.visible:
         raise Http404
     if StatusAnswer(answer.value, etag).not_modified(request.headers.get("If-None-Match")):
-        response = HttpResponseNotModified()
+        response: HttpResponse = HttpResponseNotModified()
     else:
         html = answer.value
         if _CSRF_PLACEHOLDER in html:

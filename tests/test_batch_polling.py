@@ -3,6 +3,7 @@ same), at most BATCH_STATUS_FRESH_SECONDS old, never older than one a conditiona
 a constant cost per poll, and never a company's part shown to a CSM of another."""
 
 import json
+import zoneinfo
 
 import pytest
 from django.core.cache import caches
@@ -224,3 +225,23 @@ def test_the_retry_form_carries_each_viewers_own_csrf_token(csm, liberty):
         token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
         retry = browser.post(reverse("status-batch-retry", args=[batch.pk]), {"csrfmiddlewaretoken": token})
         assert retry.status_code == 302, user
+
+
+def test_each_time_zone_gets_the_partial_in_its_own_time(client, csm, liberty):
+    from onboarding.timezones import SESSION_KEY
+
+    other = UserFactory(can_push=True)
+    liberty.csms.add(other)
+    batch = batch_push(role_ids=[ready_role(company=liberty).pk])
+    finish(batch.runs.first())
+    finished_at = batch.runs.get().finished_at
+    pages = {}
+    for user, zone in ((csm, "Asia/Tokyo"), (other, "America/New_York")):
+        client.force_login(user)
+        session = client.session
+        session[SESSION_KEY] = zone
+        session.save()
+        pages[zone] = client.get(live_url(batch)).content.decode()
+    for zone, page in pages.items():
+        local = timezone.localtime(finished_at, timezone=zoneinfo.ZoneInfo(zone))
+        assert f"Finished {local:%Y-%m-%d %H:%M:%S}." in page, zone

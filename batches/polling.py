@@ -3,8 +3,9 @@
 A batch of 2,500 roles costs aggregates over all its runs to answer (tens of ms), so no poll
 reads them: each server process computes a batch's answer for a scope (batches/scope.py: who
 sees the same) at most once every BATCH_STATUS_FRESH_SECONDS and serves it from its cache
-meanwhile. An answer is therefore at most that many seconds old; nothing is added to the
-engine's writes (no counter on the batch to bump with every run).
+meanwhile. An answer is therefore at most that many seconds old, plus the time one computation
+takes; nothing is added to the engine's writes (no counter on the batch to bump with every
+run).
 
 Several processes each keep their own answer, computed at different times. So that a poller
 never sees the batch go backwards when its requests land on different processes, an ETag
@@ -16,6 +17,7 @@ newer tags with recomputations).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,9 +43,10 @@ def clock() -> int:
 
 @dataclass(frozen=True)
 class Answer:
-    """One scope's answer, as of `at` (when its read started)."""
+    """One scope's answer, as of `at` (when its read started), computed by `done`."""
 
     at: int
+    done: int
     visible: bool  # False: the scope sees nothing of the batch, which is then a 404
     value: Any
     digest: str
@@ -61,12 +64,35 @@ def fresh_answer(key: str, name: str, if_none_match: str | None, compute: Callab
     cache = caches["status"]
     answer = cache.get(key)
     fresh_for = settings.BATCH_STATUS_FRESH_SECONDS * 1_000_000
-    if answer is None or now - answer.at >= fresh_for or any(at > answer.at for at, _, _ in held):
-        visible, value = compute()
-        answer = Answer(now, visible, value, digest(value))
-        cache.set(key, answer, KEEP_SECONDS)
+    behind = answer is None or any(at > answer.at for at, _, _ in held)
+    # Fresh for a while after it was computed, not read: a computation slower than the window
+    # (a big batch on a busy database) must not make every poll compute.
+    if behind or now - answer.done >= fresh_for:
+        # One thread of the process computes; the others serve the answer it replaces meanwhile,
+        # unless they have none or the client holds a newer one.
+        claimed = _claim(key)
+        if claimed or behind:
+            try:
+                visible, value = compute()
+                answer = Answer(now, clock(), visible, value, digest(value))
+                cache.set(key, answer, KEEP_SECONDS)
+            finally:
+                if claimed:
+                    _computing.discard(key)
     same = [tag for _, tag_digest, tag in held if tag_digest == answer.digest]
     return answer, same[0] if same else answer.etag(name)
+
+
+_computing: set[str] = set()  # the keys this process's threads are computing now
+_claiming = threading.Lock()
+
+
+def _claim(key: str) -> bool:
+    with _claiming:
+        if key in _computing:
+            return False
+        _computing.add(key)
+        return True
 
 
 def _held(name: str, if_none_match: str | None, now: int) -> list[tuple[int, str, str]]:

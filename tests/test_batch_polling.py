@@ -245,3 +245,22 @@ def test_each_time_zone_gets_the_partial_in_its_own_time(client, csm, liberty):
     for zone, page in pages.items():
         local = timezone.localtime(finished_at, timezone=zoneinfo.ZoneInfo(zone))
         assert f"Finished {local:%Y-%m-%d %H:%M:%S}." in page, zone
+
+
+def test_while_one_thread_computes_the_others_serve_the_answer_it_replaces(api, csm, liberty, clock):
+    batch = batch_push(role_ids=[ready_role(company=liberty).pk for _ in range(3)])
+    first = api.get(status_url(batch))
+    finish(batch.runs.first())
+    clock.now += 2 * SECOND  # past the window
+    key = f"batch-status:{batch.pk}:{BatchScope.of(batch, csm).key}"
+    polling._computing.add(key)  # another thread is computing it
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get(status_url(batch)).json() == first.json()
+        assert aggregates(ctx.captured_queries) == 0
+        # a client that holds a newer answer than this one is not served it, though
+        newer = first["ETag"].replace(f":{clock.now - 2 * SECOND}:", f":{clock.now}:")
+        assert api.get(status_url(batch), HTTP_IF_NONE_MATCH=newer).json()["counts"]["ready"] == 1
+    finally:
+        polling._computing.discard(key)
+    assert key not in polling._computing

@@ -162,7 +162,7 @@ def batch_by(**lookup) -> Batch | None:
     """The batch by its id or pk (one indexed query), remembered for the freshness time."""
     fresh = settings.BATCH_STATUS_FRESH_SECONDS
     cache = caches["status"]
-    key = "batch:" + ":".join(f"{k}={v}" for k, v in sorted(lookup.items()))
+    key = "batch:" + digest(sorted(lookup.items()))  # a batch id is whatever the client sent
     batch = cache.get(key)
     if batch is None:
         batch = Batch.objects.filter(**lookup).first()

@@ -27,6 +27,7 @@ BOTH_DATABASES = {
     "test_runner.py",
     "test_runner_life.py",
     "test_stats_metrics.py",
+    "test_status_lane.py",
     "test_try_it.py",
 }
 

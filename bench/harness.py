@@ -231,3 +231,39 @@ def _tree_rss_mb(pid: int) -> float:
         except psutil.NoSuchProcess:
             pass
     return total / 2**20
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its children have used so far."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def database_cpu_seconds() -> float:
+    """CPU time the PostgreSQL backends serving the bench database have used so far (0 on SQLite).
+    On a shared machine, CPU per request is the figure other work disturbs least."""
+    import psutil
+
+    name = " " + DB_URL.rsplit("/", 1)[1] + " "
+    total = 0.0
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if name in " ".join(proc.info["cmdline"] or []) + " ":
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total

@@ -16,7 +16,9 @@ connection; they run as threads in --procs client processes. Faces:
 - role-live / batch-live: the status pages' live partials, as a logged-in CSM (session);
   -304: sending If-None-Match, as the pages' fetch() does by itself (the answers are no-cache).
 - static: a static file, for calibration: what the clients and the server do at the least.
-Prints requests/s, p50/p95/p99 and the answers' status codes. Goal: >= 600/s, p95 <= 100 ms.
+Prints requests/s, p50/p95/p99, the CPU time a request cost the server and the database (the
+figure other work on a shared machine disturbs least) and the answers' status codes.
+Goal: >= 600/s, p95 <= 100 ms.
 No django-q2 workers run: the writer stands in for them, so the CPU goes to the web server.
 """
 
@@ -27,7 +29,7 @@ import threading
 import time
 from collections import Counter
 
-from harness import PORT, bench_env, running_site
+from harness import PORT, bench_env, database_cpu_seconds, running_site, tree_cpu_seconds
 
 BATCH_ROLES = 2500
 RUNS = 50
@@ -84,8 +86,11 @@ def _progress(etag: str | None, body: bytes) -> tuple[int, int, int]:
     return version, answer["progress"]["current"], sum(s["attempts"] for s in steps)
 
 
-def measure(label: str, pollers: list[tuple[str, dict]], args, *, conditional=False, check=False) -> None:
+def measure(
+    label: str, pollers: list[tuple[str, dict]], args, web_pid: int, *, conditional=False, check=False
+) -> None:
     out = multiprocessing.get_context("fork").Queue()
+    web_cpu, db_cpu = tree_cpu_seconds(web_pid), database_cpu_seconds()
     chunks = [pollers[i :: args.procs] for i in range(args.procs)]
     procs = [
         multiprocessing.get_context("fork").Process(
@@ -99,6 +104,7 @@ def measure(label: str, pollers: list[tuple[str, dict]], args, *, conditional=Fa
     results = [out.get() for _ in procs]
     for p in procs:
         p.join()
+    web_cpu, db_cpu = tree_cpu_seconds(web_pid) - web_cpu, database_cpu_seconds() - db_cpu
     latencies = sorted(x for r in results for x in r[0])
     codes: Counter = Counter()
     for r in results:
@@ -112,6 +118,8 @@ def measure(label: str, pollers: list[tuple[str, dict]], args, *, conditional=Fa
         f"{label:<11} {len(pollers)} pollers, {args.seconds:.0f} s: "
         f"{len(latencies) / args.seconds:6.0f} req/s, "
         f"p50 {pct(0.5):5.1f} ms, p95 {pct(0.95):5.1f} ms, p99 {pct(0.99):5.1f} ms; "
+        f"CPU a request: server {web_cpu * 1000 / max(1, len(latencies)):.2f} ms, "
+        f"database {db_cpu * 1000 / max(1, len(latencies)):.2f} ms; "
         f"answers {dict(sorted(codes.items()))}"
         + (f"; went backwards: {len(problems)} {problems[:3]}" if check else ""),
         flush=True,
@@ -176,7 +184,7 @@ class Writer(threading.Thread):
         )
 
 
-def setup(pollers: int):
+def setup(pollers: int, batch_roles: int = BATCH_ROLES):
     """A CSM per poller, each with a token and a session (as many people polling would be),
     50 runs to poll, and a batch of 2,500 roles."""
     from django.contrib.auth.models import Permission, User
@@ -208,7 +216,7 @@ def setup(pollers: int):
         session.create()
         sessions.append(session.session_key)
     runs = roles_push(role_ids=make_roles(company, RUNS, "Polled")).runs
-    batch = batch_push(role_ids=make_roles(company, BATCH_ROLES, "Batch"))
+    batch = batch_push(role_ids=make_roles(company, batch_roles, "Batch"))
     return {"tokens": tokens, "sessions": sessions, "runs": runs, "batch": batch}
 
 
@@ -217,13 +225,14 @@ def main() -> None:
     parser.add_argument("--face", default="all")
     parser.add_argument("--pollers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--batch-roles", type=int, default=BATCH_ROLES, help="roles in the polled batch")
     parser.add_argument("--procs", type=int, default=2, help="client processes the pollers are spread over")
     args = parser.parse_args()
     env = bench_env(API_THROTTLE_RATE="100000/min", SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0")
-    with running_site(env, workers=False):
+    with running_site(env, workers=False) as procs:
         from django.db import connection
 
-        data = setup(args.pollers)
+        data = setup(args.pollers, args.batch_roles)
         runs, batch = data["runs"], data["batch"]
         api = [{"Authorization": f"Token {token}"} for token in data["tokens"]]
         page = [{"Cookie": f"sessionid={key}"} for key in data["sessions"]]
@@ -251,7 +260,7 @@ def main() -> None:
         writer.start()
         for name, (pollers, conditional, check) in faces.items():
             if args.face in ("all", name):
-                measure(name, pollers, args, conditional=conditional, check=check)
+                measure(name, pollers, args, procs[0].pid, conditional=conditional, check=check)
         writer.stop.set()
         writer.join()
 

@@ -294,7 +294,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["onboarding.api.throttling.FixedWindowUserThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="600/min")},
 }
 # Bad input is refused before it can do harm (README, "The API"): a body larger than this answers
@@ -368,12 +368,14 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default
 # Per-process caches. "status" holds GET status answers keyed by (workflow_id, version), which is
 # correct however many processes serve (each reads the version from the database), and the
 # token -> user lookups of the API (see onboarding/api/auth.py).
+# How many runs' status cores (onboarding/polling.py) and other polled answers a process keeps.
+STATUS_CACHE_ENTRIES = env.int("STATUS_CACHE_ENTRIES", default=20000)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "status": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "etter-status",
-        "OPTIONS": {"MAX_ENTRIES": env.int("STATUS_CACHE_ENTRIES", default=20000)},
+        "OPTIONS": {"MAX_ENTRIES": STATUS_CACHE_ENTRIES},
     },
 }
 # How long a token's user (and their permissions) is remembered by a server process.

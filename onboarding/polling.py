@@ -12,11 +12,15 @@ gunicorn processes, each with its own cache, agree: a poller never sees a step g
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass
+from functools import partial
 
+from django.conf import settings
 from django.core.cache import caches
 from django.utils.http import parse_etags
+from rest_framework.utils.encoders import JSONEncoder
 
 from onboarding.api.serializers import RunCoreOut, StatusHeadOut, StatusOut
 from onboarding.errors import NotFound
@@ -30,7 +34,6 @@ from onboarding.selectors import (
     status_head,
 )
 
-CORE_CACHE_SECONDS = 600  # a version never changes: the timeout only frees memory
 # A queued run's place changes as other runs start, without its own version changing. Counting
 # the runs ahead costs as many rows as the queue is long (2,500 after a big push), for every
 # poll: instead each process reads a company's queue order at most this often.
@@ -52,6 +55,8 @@ UNVERSIONED = (
 class StatusAnswer:
     body: dict
     etag: str | None
+    # The body as DRF's JSONRenderer writes it, when it was cheaper to assemble than to render.
+    content: bytes | None = None
 
     def not_modified(self, if_none_match: str | None) -> bool:
         """True when the client already holds this answer (weak comparison, RFC 9110)."""
@@ -67,26 +72,50 @@ class RunCore:
 
     status: str  # the run's own (the answer says "stale" when its role changed since)
     body: dict  # RunCoreOut's answer
+    json: dict[str, str]  # each of its keys' values as JSON text
+
+
+# What DRF's JSONRenderer does (UNICODE_JSON, STRICT_JSON and COMPACT_JSON at their defaults,
+# which this project keeps), value by value: an answer assembled from these texts is
+# byte for byte the one it would render (tests/test_polling.py checks it).
+_to_json = partial(json.dumps, cls=JSONEncoder, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def json_text(value) -> str:
+    return _to_json(value).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 # DRF builds a serializer's fields on every instantiation (about 0.3 ms); a bound instance's
 # to_representation depends only on its argument, so the poll path keeps one of each.
 _CORE_OUT, _HEAD_OUT = RunCoreOut(), StatusHeadOut()
 _ORDER = tuple(StatusOut._declared_fields)  # the documented order of the answer's keys
+_KEY_TEXT = {key: json_text(key) for key in _ORDER}
 
 
 def run_core(run: Run, steps: list, attempts: list) -> RunCore:
     raw = status_core(run, steps, attempts)
-    return RunCore(raw["status"], dict(_CORE_OUT.to_representation(raw)))
+    body = dict(_CORE_OUT.to_representation(raw))
+    return RunCore(raw["status"], body, {key: json_text(value) for key, value in body.items()})
 
 
 def status_body(head: StatusHead, core: RunCore, position: int | None) -> dict:
     """StatusOut's answer: the run's core (serialized once per version) with what changes without
     the run's version (its role, the estimate, the queue position), serialized now."""
+    parts = {**_head_part(head, core, position), **core.body}
+    return {key: parts[key] for key in _ORDER}
+
+
+def status_content(head_part: dict, core: RunCore) -> bytes:
+    """status_body as JSON, assembled from the core's JSON texts and the head's, in StatusOut's order."""
+    texts = {**{key: json_text(value) for key, value in head_part.items()}, **core.json}
+    return ("{" + ",".join(f"{_KEY_TEXT[key]}:{texts[key]}" for key in _ORDER) + "}").encode()
+
+
+def _head_part(head: StatusHead, core: RunCore, position: int | None) -> dict:
     status = core.status
     if head.role_last_run_id == head.pk and head.role_state == "STALE":
         status = "stale"
-    now = _HEAD_OUT.to_representation(
+    return _HEAD_OUT.to_representation(
         {
             "workflow_id": head.workflow_id,
             "role_id": head.role_id,
@@ -98,8 +127,6 @@ def status_body(head: StatusHead, core: RunCore, position: int | None) -> dict:
             "dashboard_url": (head.role_dashboard_url or None) if core.status == RunStatus.READY else None,
         }
     )
-    parts = {**now, **core.body}
-    return {key: parts[key] for key in _ORDER}
 
 
 def run_status(run: Run) -> dict:
@@ -117,16 +144,24 @@ def status_answer(user, workflow_id: str) -> StatusAnswer:
             raise NotFound(f"No run {workflow_id}.")
         core = _core(head)
         if core is not None:
-            body = status_body(head, core, _position(head))
-            return StatusAnswer(body, _etag(head, body))
+            head_part = _head_part(head, core, _position(head))
+            parts = {**head_part, **core.body}
+            body = {key: parts[key] for key in _ORDER}
+            return StatusAnswer(body, _etag(head, body), status_content(head_part, core))
     # A run that changes faster than it can be read: answer from a plain read, without a validator.
     return StatusAnswer(run_status(run_for(user, workflow_id)), None)
 
 
+# The cores this process has built, by (workflow_id, version): a plain dict, not a Django cache,
+# since a cache pickles what it keeps and unpickles it on every read, which cost more than the
+# rest of a poll. A version never changes, so nothing here is ever out of date; the bound only
+# keeps memory in check (the oldest entries go first).
+_cores: dict[tuple[str, int], RunCore] = {}
+
+
 def _core(head: StatusHead) -> RunCore | None:
-    cache = caches["status"]
-    key = f"run-status:{head.workflow_id}:{head.version}"
-    core = cache.get(key)
+    key = (head.workflow_id, head.version)
+    core = _cores.get(key)
     if core is None:
         steps = list(RunStep.objects.filter(run_id=head.pk).order_by("position"))
         attempts = list(RunAttempt.objects.filter(run_id=head.pk).order_by("id"))
@@ -134,8 +169,17 @@ def _core(head: StatusHead) -> RunCore | None:
         if run is None or run.version != head.version:
             return None  # it changed while we read: these rows may belong to a newer version
         core = run_core(run, steps, attempts)
-        cache.set(key, core, CORE_CACHE_SECONDS)
+        _keep(key, core)
     return core
+
+
+def _keep(key: tuple[str, int], core: RunCore) -> None:
+    while len(_cores) >= settings.STATUS_CACHE_ENTRIES:
+        try:
+            del _cores[next(iter(_cores))]  # dicts keep insertion order: the oldest
+        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+            break
+    _cores[key] = core
 
 
 _queue_orders: dict[int, tuple[float, dict[int, int]]] = {}  # company id: (read at, {run id: place})
@@ -166,6 +210,7 @@ def place_in_queue(run_id: int, status: str, company_id: int) -> int | None:
 def forget() -> None:
     """Drop what this process remembers (tests start from a fresh server's state)."""
     caches["status"].clear()
+    _cores.clear()
     _queue_orders.clear()
 
 

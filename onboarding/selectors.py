@@ -9,6 +9,7 @@ from django.core.cache import caches
 from django.db.models import Q
 
 from onboarding.models import Run, RunStatus, RunStep
+from onboarding.prepared import prepared_cursor
 
 
 def queue_position(run: Run) -> int | None:
@@ -120,12 +121,10 @@ def sees_every_company(user) -> bool:
 
 def status_head(user, workflow_id: str) -> StatusHead | None:
     """The run's head if the user may see its company, else None: one query."""
-    from django.db import connection
-
     sql, params = _HEAD_SQL, [workflow_id]
     if not sees_every_company(user):  # a CSM: only the companies assigned to them
-        sql, params = sql + _HEAD_SCOPE_SQL, [workflow_id, user.pk]
-    with connection.cursor() as cursor:
+        sql, params = _HEAD_SQL + _HEAD_SCOPE_SQL, [workflow_id, user.pk]
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return StatusHead(*row) if row else None

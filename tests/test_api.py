@@ -382,11 +382,36 @@ def test_a_user_is_throttled_with_a_429(api, settings):
     original = UserRateThrottle.THROTTLE_RATES
     UserRateThrottle.THROTTLE_RATES = {"user": "2/min"}
     try:
-        codes = [api.get(BASE + "companies").status_code for _ in range(3)]
+        answers = [api.get(BASE + "companies") for _ in range(3)]
+        other = APIClient()
+        other.force_authenticate(UserFactory())
+        others = other.get(BASE + "companies").status_code  # another user has their own count
     finally:
         UserRateThrottle.THROTTLE_RATES = original
         cache.clear()
-    assert codes == [200, 200, 429]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["detail"]["error"] == "RATE_LIMITED"
+    assert 0 < int(answers[2]["Retry-After"]) <= 60  # until the minute's window ends
+    assert others == 200
+
+
+def test_the_rate_limit_counts_again_in_the_next_window(api, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import UserRateThrottle
+
+    from onboarding.api.throttling import FixedWindowUserThrottle
+
+    clock = [120.0]
+    monkeypatch.setattr(FixedWindowUserThrottle, "timer", lambda self: clock[0])
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "2/min"})
+    cache.clear()
+    try:
+        codes = [api.get(BASE + "companies").status_code for _ in range(3)]
+        clock[0] = 180.0  # the next minute
+        codes += [api.get(BASE + "companies").status_code for _ in range(3)]
+    finally:
+        cache.clear()
+    assert codes == [200, 200, 429, 200, 200, 429]
 
 
 def test_staff_with_the_global_view_see_every_company(liberty):

@@ -13,10 +13,24 @@ from django.core.cache import caches
 from rest_framework.authentication import TokenAuthentication
 
 
+def _cache_key(key: str) -> str:
+    return "token:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def remembered_token_user(authorization: str | None):
+    """The user of an `Authorization: Token <key>` header if this process looked the token up
+    less than API_AUTH_CACHE_SECONDS ago (and found it valid), else None: nothing is queried."""
+    parts = (authorization or "").split()
+    if len(parts) != 2 or parts[0].lower() != "token":
+        return None
+    found = caches["status"].get(_cache_key(parts[1]))
+    return found[0] if found else None
+
+
 class CachedTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
         cache = caches["status"]
-        cache_key = "token:" + hashlib.sha256(key.encode()).hexdigest()
+        cache_key = _cache_key(key)
         found = cache.get(cache_key)
         if found is None:
             found = super().authenticate_credentials(key)  # raises for an unknown or inactive one

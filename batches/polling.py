@@ -26,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.utils.http import parse_etags
+from rest_framework.renderers import JSONRenderer
 
 from batches.models import Batch
 from batches.scope import BatchScope
@@ -112,15 +113,18 @@ def batch_status_answer(batch: Batch, user, if_none_match: str | None = None) ->
     it), with or without If-None-Match."""
     scope = BatchScope.of(batch, user)
 
-    def compute() -> tuple[bool, dict]:
+    def compute() -> tuple[bool, tuple[dict, bytes]]:
         status = status_of(batch, scope.runs(batch), scope.refusals(batch))
-        return visible(scope, status), status_body(status)
+        body = status_body(status)
+        # Rendered once here, not by every poll (up to FAILURES_SHOWN failures with their errors).
+        return visible(scope, status), (body, JSONRenderer().render(body))
 
     key = f"batch-status:{batch.pk}:{scope.key}"
     answer, etag = fresh_answer(key, batch.batch_id, if_none_match, compute)
     if not answer.visible:
         raise NotFound(f"No batch {batch.batch_id}.")
-    return StatusAnswer(answer.value, etag)
+    body, content = answer.value
+    return StatusAnswer(body, etag, content)
 
 
 def visible(scope: BatchScope, status: BatchStatus) -> bool:

@@ -264,3 +264,17 @@ def test_while_one_thread_computes_the_others_serve_the_answer_it_replaces(api, 
     finally:
         polling._computing.discard(key)
     assert key not in polling._computing
+
+
+def test_the_answer_is_byte_for_byte_the_plain_paths(api, csm, liberty):
+    batch = batch_push(role_ids=[ready_role(company=liberty, name=f"Ünïcode {i}").pk for i in range(3)])
+    first, *rest = batch.runs.order_by("pk")
+    finish(first, RunStatus.FAILED, error={"error": "BAD_JD", "message": "JD \u2028 too short", "step": "x"})
+    for run in rest:
+        finish(run)  # all finished: nothing in the answer moves with the clock
+    answer = api.get(status_url(batch))
+    assert answer.content == JSONRenderer().render(batch_status_body(batch, csm))
+    indented = api.get(status_url(batch), HTTP_ACCEPT="application/json; indent=2")
+    assert indented.content == JSONRenderer().render(
+        batch_status_body(batch, csm), "application/json; indent=2", {"indent": 2}
+    )

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from batches import serializers as s
 from batches.models import Batch, BatchSource
-from batches.polling import batch_status_answer
+from batches.polling import batch_by, batch_status_answer
 from batches.services import batch_push, batch_retry_failed
 from onboarding.api.push_input import on_existing, push_options, role_item
 from onboarding.api.views import ERRORS, IF_NONE_MATCH, USE_MOCK, _conditional
@@ -133,7 +133,13 @@ class BatchStatusApi(APIView):
         summary="A batch's counts, progress and failures, for the companies you see",
     )
     def get(self, request, batch_id: str):
-        return _conditional(request, batch_status_answer(batch_for(request.user, batch_id), request.user))
+        # No visibility query here: the cached answer for the user's scope says whether they see
+        # the batch (batches/polling.py); one they may not see is the same 404 as a missing one.
+        batch = batch_by(batch_id=batch_id)
+        if batch is None:
+            raise NotFound(f"No batch {batch_id}.")
+        answer = batch_status_answer(batch, request.user, request.headers.get("If-None-Match"))
+        return _conditional(request, answer)
 
 
 class RetryFailedApi(APIView):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
-from batches.models import Batch
+from batches.models import Batch, BatchRefusal
 from onboarding.models import Run, RunStatus
 
 if TYPE_CHECKING:
@@ -42,8 +42,14 @@ class BatchStatus:
 
 def batch_status(batch: Batch, user=None, now: datetime | None = None) -> BatchStatus:
     """The batch as `user` sees it (None: the system, which sees every company)."""
+    return status_of(batch, batch.runs_visible_to(user), batch.refusals_visible_to(user), now)
+
+
+def status_of(
+    batch: Batch, runs: QuerySet[Run], refusals: QuerySet[BatchRefusal], now: datetime | None = None
+) -> BatchStatus:
+    """The batch as the given runs and refusals of it (those someone may see) make it."""
     now = now or timezone.now()
-    runs = batch.runs_visible_to(user)
     by_status = {s: Count("id", filter=Q(status=s)) for s in RunStatus.values}
     agg = runs.aggregate(
         **by_status,
@@ -63,7 +69,7 @@ def batch_status(batch: Batch, user=None, now: datetime | None = None) -> BatchS
         batch=batch,
         runs=runs,
         counts=counts,
-        refused=batch.refusals_visible_to(user).count(),
+        refused=refusals.count(),
         total=total,
         done=done,
         percent_done=round(100.0 * done / total, 1) if total else 100.0,

@@ -380,6 +380,10 @@ CACHES = {
 }
 # How long a token's user (and their permissions) is remembered by a server process.
 API_AUTH_CACHE_SECONDS = env.int("API_AUTH_CACHE_SECONDS", default=10)
+# A batch's status (batch-status, the batch page's live partial) is computed at most this often
+# per server process and scope, and served from its cache meanwhile: at most this many seconds
+# old. 0: computed on every request.
+BATCH_STATUS_FRESH_SECONDS = env.float("BATCH_STATUS_FRESH_SECONDS", default=1.0)
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
     "onboarding.api.auth.CachedTokenAuthentication",
     "rest_framework.authentication.SessionAuthentication",

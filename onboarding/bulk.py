@@ -105,7 +105,7 @@ def insert_rows(model: type[Model], rows: Sequence[dict]) -> None:
     ]
     columns = [*per_row, *(f for f in fields if f.name in defaults)]
     qn = connection.ops.quote_name
-    table, names = qn(model._meta.db_table), ", ".join(qn(f.column) for f in columns)
+    table, names = qn(model._meta.db_table), ", ".join(qn(str(f.column)) for f in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:

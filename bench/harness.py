@@ -255,15 +255,22 @@ def tree_cpu_seconds(pid: int) -> float:
 def database_cpu_seconds() -> float:
     """CPU time the PostgreSQL backends serving the bench database have used so far (0 on SQLite).
     On a shared machine, CPU per request is the figure other work disturbs least."""
+    return sum(database_cpu_by_process().values())
+
+
+def database_cpu_by_process() -> dict[int, float]:
+    """{pid: CPU seconds} of the PostgreSQL processes serving the bench database: a difference
+    of two readings is taken per process (one that exited in between would otherwise count
+    against the others)."""
     import psutil
 
     name = " " + DB_URL.rsplit("/", 1)[1] + " "
-    total = 0.0
+    found = {}
     for proc in psutil.process_iter(["cmdline"]):
         try:
             if name in " ".join(proc.info["cmdline"] or []) + " ":
                 times = proc.cpu_times()
-                total += times.user + times.system
+                found[proc.pid] = times.user + times.system
         except psutil.NoSuchProcess:
             pass
-    return total
+    return found

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 
-from harness import PORT, bench_env, database_cpu_seconds, running_site, tree_cpu_seconds
+from harness import PORT, bench_env, database_cpu_by_process, running_site, tree_cpu_seconds
 
 BATCH_ROLES = 2500
 RUNS = 50
@@ -90,7 +90,7 @@ def measure(
     label: str, pollers: list[tuple[str, dict]], args, web_pid: int, *, conditional=False, check=False
 ) -> None:
     out = multiprocessing.get_context("fork").Queue()
-    web_cpu, db_cpu = tree_cpu_seconds(web_pid), database_cpu_seconds()
+    web_cpu, db_before = tree_cpu_seconds(web_pid), database_cpu_by_process()
     chunks = [pollers[i :: args.procs] for i in range(args.procs)]
     procs = [
         multiprocessing.get_context("fork").Process(
@@ -104,7 +104,8 @@ def measure(
     results = [out.get() for _ in procs]
     for p in procs:
         p.join()
-    web_cpu, db_cpu = tree_cpu_seconds(web_pid) - web_cpu, database_cpu_seconds() - db_cpu
+    db_cpu = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in database_cpu_by_process().items())
+    web_cpu = tree_cpu_seconds(web_pid) - web_cpu
     latencies = sorted(x for r in results for x in r[0])
     codes: Counter = Counter()
     for r in results:

@@ -19,6 +19,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.cache import caches
+from django.utils import timezone
 from django.utils.http import parse_etags
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -94,7 +95,10 @@ _KEY_TEXT = {key: json_text(key) for key in _ORDER}
 
 def run_core(run: Run, steps: list, attempts: list) -> RunCore:
     raw = status_core(run, steps, attempts)
-    body = dict(_CORE_OUT.to_representation(raw))
+    # Times in the site's zone whoever asked first: the core is shared by every poller of the
+    # run, and a page's viewer zone (onboarding/timezones.py) must not leak into their answers.
+    with timezone.override(None):
+        body = dict(_CORE_OUT.to_representation(raw))
     return RunCore(raw["status"], body, {key: json_text(value) for key, value in body.items()})
 
 
@@ -209,7 +213,10 @@ def place_in_queue(run_id: int, status: str, company_id: int) -> int | None:
 
 def forget() -> None:
     """Drop what this process remembers (tests start from a fresh server's state)."""
+    from onboarding.api.auth import forget_tokens
+
     caches["status"].clear()
+    forget_tokens()
     _cores.clear()
     _queue_orders.clear()
 

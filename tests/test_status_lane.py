@@ -139,3 +139,12 @@ def test_a_superuser_token_takes_the_lane_and_sees_any_company(liberty, lane_cal
     url = BASE + f"status/{run.workflow_id}"
     assert boss.get(url).status_code == 200
     assert boss.get(url).json()["workflow_id"] == run.workflow_id and lane_calls[-1] is not None
+
+
+def test_a_page_viewers_time_zone_does_not_leak_into_other_pollers_answers(api, csm, liberty, client):
+    run = services.role_push(role=ready_role(company=liberty))
+    client.force_login(csm)
+    client.cookies["etter_tz"] = "Asia/Tokyo"  # the browser's zone, as static/etter/timezone.js sets it
+    url = BASE + f"status/{run.workflow_id}"
+    assert client.get(url).status_code == 200  # the first read of this version, by the viewer
+    assert api.get(url).content == expected_bytes(run)  # in the site's zone, as before anyone looked

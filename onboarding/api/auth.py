@@ -7,6 +7,8 @@ server process; a CSM's companies are not cached (each query is scoped in the da
 """
 
 import hashlib
+import pickle
+import time
 
 from django.conf import settings
 from django.core.cache import caches
@@ -23,8 +25,18 @@ def remembered_token_user(authorization: str | None):
     parts = (authorization or "").split()
     if len(parts) != 2 or parts[0].lower() != "token":
         return None
-    found = caches["status"].get(_cache_key(parts[1]))
-    return found[0] if found else None
+    user, expires = _lane_users.get(_cache_key(parts[1]), (None, 0.0))
+    return user if time.monotonic() < expires else None
+
+
+# What remembered_token_user reads: {cache key: (user, until)}, filled with the cache entry and
+# lapsing with it. A plain dict, because the Django cache unpickles a whole user on every read,
+# which was a tenth of a poll's cost. The user kept here is a copy of its own, only ever read.
+_lane_users: dict[str, tuple[object, float]] = {}
+
+
+def forget_tokens() -> None:
+    _lane_users.clear()
 
 
 class CachedTokenAuthentication(TokenAuthentication):
@@ -38,4 +50,8 @@ class CachedTokenAuthentication(TokenAuthentication):
             if not user.is_superuser:
                 user.get_all_permissions()  # kept on the user object: no permission queries later
             cache.set(cache_key, found, settings.API_AUTH_CACHE_SECONDS)
+            if len(_lane_users) >= settings.STATUS_CACHE_ENTRIES:
+                _lane_users.clear()  # at worst every token is looked up once more
+            until = time.monotonic() + settings.API_AUTH_CACHE_SECONDS
+            _lane_users[cache_key] = (pickle.loads(pickle.dumps(user)), until)
         return found

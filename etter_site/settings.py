@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "etter_site.middleware.RequestGuardMiddleware",  # before anything reads the body or the DB
+    # GET status polls of a known token, answered here: the rest of the stack cost more than they do
+    "onboarding.api.status_lane.StatusLaneMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

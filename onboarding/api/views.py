@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 from onboarding import services
 from onboarding.api import serializers as s
 from onboarding.api.push_input import on_existing, push_options, role_item
-from onboarding.api.status_lane import quick_status
 from onboarding.errors import NotFound, RoleExists, ValidationFailed
 from onboarding.health import components_health
 from onboarding.intake import Outcome, intake
@@ -108,11 +107,8 @@ def _plain_json(request) -> bool:
 
 
 class StatusApi(APIView):
-    def dispatch(self, request, *args, **kwargs):
-        # The poll of a token this process knows takes the short way (api/status_lane.py).
-        quick = quick_status(self, request, kwargs["workflow_id"])
-        return quick if quick is not None else super().dispatch(request, *args, **kwargs)
-
+    # The poll of a token this process knows is answered before it gets here, by
+    # StatusLaneMiddleware (onboarding/api/status_lane.py): the same answer, found sooner.
     @extend_schema(
         responses={200: s.StatusOut, 304: None, **ERRORS},
         parameters=[IF_NONE_MATCH],

@@ -93,12 +93,18 @@ def insert_rows(model: type[Model], rows: Sequence[dict]) -> None:
     defaults = {f.name: defaults_for(f, connection) for f in fields if f.name not in given}
     per_row = [f for f in fields if f.name in given]
     prepare = [f.get_internal_type() not in AS_GIVEN for f in per_row]
+    now = timezone.now()  # for auto_now(_add) fields left None, as their pre_save would
+    stamped = [getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) for f in per_row]
     values = [
         tuple(
-            (f.get_db_prep_save(row[f.name], connection) if prep else row[f.name])
+            (
+                f.get_db_prep_save(now if stamp and row[f.name] is None else row[f.name], connection)
+                if prep
+                else row[f.name]
+            )
             if f.name in row
             else defaults_for(f, connection)
-            for f, prep in zip(per_row, prepare, strict=True)
+            for f, prep, stamp in zip(per_row, prepare, stamped, strict=True)
         )
         + tuple(defaults.values())
         for row in rows
@@ -120,3 +126,13 @@ def defaults_for(field, connection):
     """A field's default, prepared, for a row that does not name it (auto_now(_add): now)."""
     now = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
     return field.get_db_prep_save(timezone.now() if now else field.get_default(), connection)
+
+
+def insert_objects(objs: Sequence[Model]) -> None:
+    """`insert_rows` for unsaved model instances of one model (their ids stay None), when only
+    plain values are set on them (no expressions)."""
+    if not objs:
+        return
+    model = type(objs[0])
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    insert_rows(model, [{f.name: getattr(obj, f.attname) for f in fields} for obj in objs])

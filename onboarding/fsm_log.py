@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from django.dispatch import Signal
 from django_fsm_log.backends import SimpleBackend, _pre_transition_callback
 
+from onboarding.bulk import insert_objects
+
 _local = threading.local()
 
 # Sent with `rows` (the StateLog rows just written), inside the caller's transaction, once per
@@ -49,13 +51,12 @@ class CollectingBackend(SimpleBackend):
 
 @contextmanager
 def collected_state_logs() -> Iterator[None]:
-    from django_fsm_log.models import StateLog
 
     _local.collector = collector = _Collector()
     try:
         yield
     finally:
         _local.collector = None
-    StateLog.objects.bulk_create(collector.rows)
+    insert_objects(collector.rows)  # thousands for a big push: no model instance per value
     if collector.rows:
         transitions_recorded.send(sender=CollectingBackend, rows=collector.rows)

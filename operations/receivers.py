@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from batches.models import Batch
+from onboarding.bulk import insert_objects
 from onboarding.explain import RETRYING, fix_for
 from onboarding.models import Role, RoleState, Run
 
@@ -25,7 +26,10 @@ def record_events(sender, rows, **kwargs) -> None:
         return
     runs = _run_fields(logs)
     events = [_event(log, runs.get(log.content_object.last_run_id)) for log in logs]
-    Event.objects.bulk_create(events)
+    if len(logs) == 1:
+        Event.objects.bulk_create(events)  # its run's fields are subqueries (see _run_fields)
+    else:
+        insert_objects(events)  # plain values: thousands for a big push, without a model per value
     queued = [e for e in events if e.to_state == RoleState.QUEUED and e.run_id]
     if queued:
         _start_sla_records(queued)

@@ -2,6 +2,7 @@
 user remembered per process (etter_site/sessions.py, etter_site/auth.py), and what is remembered
 stops working within API_AUTH_CACHE_SECONDS (at once when this process made the change)."""
 
+import re
 import time
 
 import pytest
@@ -78,10 +79,34 @@ def test_it_answers_a_304_poll_with_one_query(csm, running, django_assert_num_qu
 
 def test_a_200_poll_reads_only_what_the_partial_shows(csm, running, django_assert_num_queries):
     client = logged_in(csm)
-    client.get(live(running.pk))
+    first = client.get(live(running.pk))
+    Run.objects.filter(pk=running.last_run_id).update(version=F("version") + 1)  # something to show
     # the ETag's head, the role, its steps, their attempts, the role's tokens, its history
     with django_assert_num_queries(6):
-        assert client.get(live(running.pk)).status_code == 200
+        changed = client.get(live(running.pk))
+    # asked again without If-None-Match, nothing changed: the HTML rendered for this ETag
+    with django_assert_num_queries(1):
+        again = client.get(live(running.pk))
+    assert first.status_code == changed.status_code == again.status_code == 200
+    assert changed["ETag"] != first["ETag"] and again["ETag"] == changed["ETag"]
+    assert without_csrf(again.content) == without_csrf(changed.content)  # each answer masks its token anew
+
+
+def without_csrf(html: bytes) -> bytes:
+    return re.sub(rb'name="csrfmiddlewaretoken" value="[^"]+"', b"", html)
+
+
+def test_html_kept_for_a_poller_carries_each_sessions_own_csrf_token(csm, running):
+    """The same user in two browsers: the second gets the HTML rendered for the first, with its
+    own CSRF token in the forms, and its post is accepted (a shared token would be refused)."""
+    logged_in(csm).get(live(running.pk))  # rendered and kept, with the first session's token
+    other = Client(enforce_csrf_checks=True)
+    other.force_login(csm)
+    page = other.get(live(running.pk)).content.decode()
+    token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    action = reverse("status-role-action", args=[running.pk, "cancel"])
+    assert other.post(action, {"csrfmiddlewaretoken": token}).status_code == 302
+    assert Run.objects.get(pk=running.last_run_id).status != RunStatus.PROCESSING  # cancelled
 
 
 def test_the_partial_shows_the_runs_tokens_and_the_roles(csm, running):

@@ -216,25 +216,8 @@ class Sampler:
         connection.close()
 
 
-def _tree_rss_mb(pid: int) -> float:
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total / 2**20
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process and its children have used so far."""
+def _tree_sum(pid: int, measure) -> float:
+    """measure(process) summed over a process and its children (0 for one that is gone)."""
     import psutil
 
     try:
@@ -245,11 +228,19 @@ def tree_cpu_seconds(pid: int) -> float:
     total = 0.0
     for proc in procs:
         try:
-            times = proc.cpu_times()
-            total += times.user + times.system
+            total += measure(proc)
         except psutil.NoSuchProcess:
             pass
     return total
+
+
+def _tree_rss_mb(pid: int) -> float:
+    return _tree_sum(pid, lambda proc: proc.memory_info().rss) / 2**20
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its children have used so far."""
+    return _tree_sum(pid, lambda proc: sum(proc.cpu_times()[:2]))
 
 
 def database_cpu_seconds() -> float:

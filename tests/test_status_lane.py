@@ -16,13 +16,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api(csm):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=csm).key}")
-    return client
-
-
-@pytest.fixture
 def lane_calls(monkeypatch):
     """What the lane answered: a response, or None when it left the request to DRF."""
     calls: list = []

@@ -103,6 +103,11 @@ def conditional_response(answer: StatusAnswer, if_none_match: str | None) -> Htt
     else:
         content = answer.content if answer.content is not None else JSONRenderer().render(answer.body)
         response = HttpResponse(content, content_type="application/json")
+    return with_validators(response, answer)
+
+
+def with_validators(response: HttpResponse, answer: StatusAnswer) -> HttpResponse:
+    """The answer's ETag, and the caching every polled answer carries."""
     if answer.etag:
         response["ETag"] = answer.etag
     response["Cache-Control"] = "private, no-cache"  # a browser keeps it, and asks again each time

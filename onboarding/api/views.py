@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from onboarding import services
 from onboarding.api import serializers as s
 from onboarding.api.push_input import on_existing, push_options, role_item
+from onboarding.api.status_lane import conditional_response, with_validators
 from onboarding.errors import NotFound, RoleExists, ValidationFailed
 from onboarding.health import components_health
 from onboarding.intake import Outcome, intake
@@ -87,18 +88,11 @@ IF_NONE_MATCH = OpenApiParameter(
 
 def _conditional(request, answer: StatusAnswer) -> HttpResponse:
     """The answer, or 304 when the client holds it already (If-None-Match); with its ETag."""
-    response: HttpResponse
-    if answer.not_modified(request.headers.get("If-None-Match")):
-        response = Response(status=304)
-    elif answer.content is not None and _plain_json(request):
-        # Already JSON, byte for byte what the renderer would write (onboarding/polling.py).
-        response = HttpResponse(answer.content, content_type="application/json")
-    else:
-        response = Response(answer.body)
-    if answer.etag:
-        response["ETag"] = answer.etag
-    response["Cache-Control"] = "private, no-cache"  # a browser keeps it, and asks again each time
-    return response
+    if _plain_json(request):  # what the status lane answers too, the same way
+        return conditional_response(answer, request.headers.get("If-None-Match"))
+    # The browsable API, or JSON indented on request: DRF renders it.
+    not_modified = answer.not_modified(request.headers.get("If-None-Match"))
+    return with_validators(Response(status=304) if not_modified else Response(answer.body), answer)
 
 
 def _plain_json(request) -> bool:

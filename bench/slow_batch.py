@@ -9,7 +9,7 @@ and the simulator allows --per-minute assessments a minute; the pipeline paces i
 --pace x that. Everything else is the default. The ideal is latency + roles / per-minute:
 the rate limit kept busy from the first second. Prints the time as a ratio to the ideal, the
 429 answers, and the most assessments in flight at once. --sqlite starts the site as
-`./bin/start` does (SQLite, runserver, DEBUG); otherwise production (PostgreSQL, gunicorn).
+`./bin/start` does (SQLite, runserver, DEBUG); otherwise production (PostgreSQL, the Dockerfile's server).
 --faults adds 20% 503, 10% 429 and 5% timeouts on every call (the READY share is the figure).
 The enhancement workflows run too (issue 11): the three LLM-backed ones take --latency and
 share the rate limit with the assessment, so a role costs four LLM calls and the ideal is
@@ -74,7 +74,7 @@ def main() -> None:
         llm = SimulatorCall.objects.filter(endpoint__in=RATE_LIMITED)
         depth = 1 if args.assessment_only else 2  # the assessment, then the enhancements beside each other
         ideal = depth * args.latency + llm_calls * args.roles / args.per_minute * 60
-        where = "SQLite + runserver (./bin/start defaults)" if args.sqlite else "PostgreSQL + gunicorn"
+        where = "SQLite + runserver (./bin/start defaults)" if args.sqlite else "PostgreSQL + granian"
         print(
             f"{where}: {counts['READY']} READY, {counts['FAILED']} FAILED of {args.roles} in {elapsed:.1f} s"
         )

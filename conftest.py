@@ -15,6 +15,7 @@ BOTH_DATABASES = {
     "test_attempts_api.py",
     "test_batch_admin.py",
     "test_batches.py",
+    "test_bulk.py",
     "test_cluster.py",
     "test_csv_import.py",
     "test_engine.py",

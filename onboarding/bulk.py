@@ -10,11 +10,14 @@ behave the same, so this is the small portable version.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 
 from django.db import connections, router
 from django.db.models import Model
 from django.utils import timezone
+from psycopg.types.json import Json, Jsonb
 
 
 def bulk_update_fields(objs: Iterable[Model], field_names: Sequence[str]) -> int:
@@ -73,46 +76,71 @@ AS_GIVEN = {
 
 
 def insert_rows(model: type[Model], rows: Sequence[dict]) -> None:
-    """INSERT one row per dict of {field name: value}; fields not named take their default.
+    """INSERT one row per dict of {field name or attname ("run" or "run_id"): value}; fields
+    not named take their default.
 
     For the many rows nobody reads back at once (a push's 9 steps per run: 22,500 rows for
     2,500 roles): Django's `bulk_create` builds a model instance per row and prepares every
     value of every field (seconds, for that many), then sends one statement with 200,000
-    parameters. Here each field's default is prepared once, only the values given per row are
-    prepared, and PostgreSQL takes the rows by COPY (psycopg's, in C); SQLite by executemany.
-    No ids come back and no signals are sent, as with `bulk_create`.
+    parameters. Here the values are gathered a column at a time, a field's default and each
+    distinct value are prepared once, and PostgreSQL takes the rows by COPY (psycopg's, in C);
+    SQLite by executemany. No ids come back and no signals are sent, as with `bulk_create`.
     """
     if not rows:
         return
     connection = connections[router.db_for_write(model)]
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     given = {name for row in rows for name in row}
-    unknown = given - {f.name for f in fields}
+    unknown = given - {key for f in fields for key in (f.name, f.attname)}
     if unknown:
         raise ValueError(f"{model.__name__} has no fields {sorted(unknown)}")
-    defaults = {f.name: defaults_for(f, connection) for f in fields if f.name not in given}
-    per_row = [f for f in fields if f.name in given]
-    prepare = [f.get_internal_type() not in AS_GIVEN for f in per_row]
-    now = timezone.now()  # for auto_now(_add) fields left None, as their pre_save would
-    stamped = [getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) for f in per_row]
-    values = [
-        tuple(
-            (
-                f.get_db_prep_save(now if stamp and row[f.name] is None else row[f.name], connection)
-                if prep
-                else row[f.name]
-            )
-            if f.name in row
-            else defaults_for(f, connection)
-            for f, prep, stamp in zip(per_row, prepare, stamped, strict=True)
-        )
-        + tuple(defaults.values())
-        for row in rows
-    ]
-    columns = [*per_row, *(f for f in fields if f.name in defaults)]
+    given_values = {f: _values(rows, f.name, f.attname) for f in fields if {f.name, f.attname} & given}
+    _insert(model, connection, given_values, len(rows))
+
+
+def _values(rows: Sequence[dict], name: str, attname: str) -> list:
+    """A field's value in each row, by its name or its attname (_MISSING where neither)."""
+    if name == attname:
+        return [row.get(name, _MISSING) for row in rows]
+    return [row[name] if name in row else row.get(attname, _MISSING) for row in rows]
+
+
+def insert_columns(model: type[Model], columns: dict[str, Sequence]) -> None:
+    """`insert_rows` given a column at a time: {field name: its values, one a row}, every
+    column as long; fields not named take their default. For the most rows of all (a push's
+    steps), without a dict per row."""
+    counts = {len(values) for values in columns.values()}
+    if len(counts) != 1:
+        raise ValueError(f"columns of different lengths: {sorted(counts)}")
+    (count,) = counts
+    if not count:
+        return
+    fields = {f.name: f for f in model._meta.concrete_fields if not f.primary_key}
+    unknown = set(columns) - set(fields)
+    if unknown:
+        raise ValueError(f"{model.__name__} has no fields {sorted(unknown)}")
+    connection = connections[router.db_for_write(model)]
+    _insert(model, connection, {fields[name]: list(values) for name, values in columns.items()}, count)
+
+
+def _insert(model: type[Model], connection, given: dict, count: int, ids: Sequence[int] = ()) -> None:
+    """INSERT `count` rows: {field: its values, one a row} for the fields given (_MISSING:
+    the default), the default for every other field, and `ids` as the primary keys if given."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = [f for f in fields if f in given]
+    cells: list = [_column(f, given[f], connection) for f in columns]
+    defaults = [f for f in fields if f not in given]
+    cells += [repeat(_as_text(defaults_for(f, connection)), count) for f in defaults]
+    if ids:
+        columns.insert(0, model._meta.pk)
+        cells.insert(0, list(ids))
+    values = list(zip(*cells, strict=False))  # the defaults repeat exactly `count` times
+    columns += defaults
     qn = connection.ops.quote_name
     table, names = qn(model._meta.db_table), ", ".join(qn(str(f.column)) for f in columns)
-    with connection.cursor() as cursor:
+    # COPY is psycopg's own call, outside Django's cursor wrapper: its errors (a unique
+    # violation) are turned into Django's here, so callers catch IntegrityError either way.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for value in values:
@@ -120,6 +148,44 @@ def insert_rows(model: type[Model], rows: Sequence[dict]) -> None:
         else:
             placeholders = ", ".join(["%s"] * len(columns))
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", values)
+
+
+_MISSING = object()
+
+
+def _column(field, given: list, connection) -> list:
+    """A field's values, one a row, as the database takes them: a missing one is the default,
+    an auto_now(_add) one left None is now (as pre_save would), the rest prepared by the field
+    (each distinct value once) unless the database takes it as it is (AS_GIVEN)."""
+    missing = [v is _MISSING for v in given]
+    if any(missing):  # the default as given (a new one a row, as a callable default gives)
+        given = [field.get_default() if m else v for v, m in zip(given, missing, strict=True)]
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        now = timezone.now()
+        given = [now if v is None else v for v in given]
+    if field.get_internal_type() in AS_GIVEN:
+        return given
+    prepared: dict = {}
+
+    def prepare(value):
+        try:  # by type too: True, 1 and 1.0 are equal, and prepare differently for JSON
+            key = (type(value), value) if value or value is None else (type(value), "empty")
+            return prepared[key]
+        except TypeError:  # unhashable (a non-empty dict or list): prepared each time
+            return _as_text(field.get_db_prep_save(value, connection))
+        except KeyError:
+            prepared[key] = _as_text(field.get_db_prep_save(value, connection))
+            return prepared[key]
+
+    return [prepare(v) for v in given]
+
+
+def _as_text(value):
+    """A JSON value as the text COPY takes, serialized here once: psycopg would serialize the
+    same wrapper again for every row it is in (22,500 step outputs of `{}` in a big push)."""
+    if isinstance(value, Json | Jsonb):
+        return (value.dumps or json.dumps)(value.obj)
+    return value
 
 
 def defaults_for(field, connection):
@@ -134,5 +200,46 @@ def insert_objects(objs: Sequence[Model]) -> None:
     if not objs:
         return
     model = type(objs[0])
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    insert_rows(model, [{f.name: getattr(obj, f.attname) for f in fields} for obj in objs])
+    _insert(model, connections[router.db_for_write(model)], _attributes(objs), len(objs))
+
+
+def _attributes(objs: Sequence[Model]) -> dict:
+    """{field: the objects' values of it}, for every field but the primary key."""
+    fields = [f for f in objs[0]._meta.concrete_fields if not f.primary_key]
+    return {f: [getattr(obj, f.attname) for obj in objs] for f in fields}
+
+
+def create_objects(objs: Sequence[Model]) -> None:
+    """`bulk_create` for many new instances of one model that callers need the ids of (roles,
+    their documents, runs): plain values only, no signals, as with `bulk_create`.
+
+    On PostgreSQL the ids come from the table's own sequence in one query and the rows go by
+    COPY: `bulk_create` prepares every value of every field in Python and sends one INSERT with
+    tens of thousands of parameters, which for 2,500 runs costs several times as long. Elsewhere
+    (SQLite) it is `bulk_create`, which returns the ids by RETURNING.
+    After it, each object has its id, is saved (`_state.adding` False) and has its
+    auto_now(_add) times, as after `bulk_create`."""
+    if not objs:
+        return
+    model = type(objs[0])
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objs)
+        return
+    meta = model._meta
+    now = timezone.now()
+    for field in meta.concrete_fields:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            for obj in objs:  # a new row's time is now, whatever was set (as pre_save does)
+                setattr(obj, field.attname, now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # The sequence is looked up once (an uncorrelated subquery), not once a row.
+            "SELECT nextval((SELECT pg_get_serial_sequence(%s, %s)::regclass)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(objs)],
+        )
+        ids = sorted(row[0] for row in cursor.fetchall())  # ascending, as bulk_create's
+    _insert(model, connection, _attributes(objs), len(objs), ids)
+    for obj, pk in zip(objs, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, connection.alias

@@ -20,7 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.validators import URLValidator
 from django.db import IntegrityError, models, transaction
 
-from onboarding.bulk import bulk_update_fields
+from onboarding.bulk import bulk_update_fields, create_objects
 from onboarding.errors import AlreadyInFlight, AppError, InvalidTransition, NotFound, ValidationFailed
 from onboarding.models import Company, DocumentType, Role, RoleDocument, RoleState
 from onboarding.models.documents import detect_format
@@ -312,8 +312,8 @@ def _refuse_unpushable(role, documents, fields=None, *, will_be_stale=False) -> 
                 "Send on_existing=reassess to run the assessment again."
             ),
         )
-    mapping = {f: (fields or {}).get(f, getattr(role, f)) for f in MAPPING}
-    problems = role_problems(Role(**mapping), documents)
+    mapped = any((fields or {}).get(f, getattr(role, f)) for f in MAPPING)
+    problems = role_problems(role, documents, mapped=mapped)
     if problems:
         raise ValidationFailed(" ".join(problems))
 
@@ -336,11 +336,11 @@ def _write(accepted: list[ItemResult], user, stale_reason: str) -> None:
         for doc in result.new_documents:
             doc.role = result.known_role
             pending = getattr(doc, "_pending_file", None)
-            if pending is not None:
+            if pending is not None:  # stored now: its name (and so its format) may change
                 doc.file.save(doc.name, ContentFile(pending), save=False)
-            doc.fill_derived()
+                doc.fill_derived()
             documents.append(doc)
-    RoleDocument.objects.bulk_create(documents)
+    create_objects(documents)
     existing = [r for r in accepted if r.outcome != Outcome.CREATED]
     # Changed inputs make a READY role STALE (only if they hash differently from what was
     # assessed); "reassess" makes it STALE whatever changed.
@@ -360,7 +360,7 @@ def _write(accepted: list[ItemResult], user, stale_reason: str) -> None:
 def _create_roles(roles: list[Role]) -> None:
     try:
         with transaction.atomic():
-            Role.objects.bulk_create(roles)
+            create_objects(roles)
     except IntegrityError:
         # Another request created one of these roles at the same moment: take what is stored.
         for role in roles:

@@ -22,14 +22,24 @@ from onboarding.errors import (
     ValidationFailed,
 )
 from onboarding.jd import pick_job_description, unreadable_reason
-from onboarding.models import DocumentType, Priority, Role, RoleDocument, RoleState, Run, RunStatus, RunStep
+from onboarding.models import (
+    Company,
+    DocumentType,
+    Priority,
+    Role,
+    RoleDocument,
+    RoleState,
+    Run,
+    RunStatus,
+    RunStep,
+)
 from onboarding.models.inputs import changes_by_role, stored_inputs_hash
 from onboarding.models.role import PUSHABLE
 from onboarding.models.run import queue_key_for
 from onboarding.pipeline import doorbell
 from onboarding.pipeline.steps import critical_steps, enhancement_steps, step_names
 
-from .bulk import bulk_update_fields, insert_rows
+from .bulk import bulk_update_fields, create_objects, insert_columns
 from .fsm_log import collected_state_logs
 
 S = RoleState
@@ -48,15 +58,16 @@ class PushReport:
         return dict(counts)
 
 
-def role_problems(role: Role, documents: Iterable[RoleDocument]) -> list[str]:
-    """What a CSM must fix before this role can be pushed (empty when nothing)."""
+def role_problems(role: Role, documents: Iterable[RoleDocument], *, mapped: bool | None = None) -> list[str]:
+    """What a CSM must fix before this role can be pushed (empty when nothing). `mapped`: whether
+    the role will have a Draup mapping, when that is not yet the role's own (the intake's)."""
     problems = []
     jd = pick_job_description(documents)
     if jd is None:
         problems.append("Add a job description (upload a file, paste the text or give a URI).")
     elif reason := unreadable_reason(jd):
         problems.append(reason)
-    if not role.has_draup_mapping:
+    if not (role.has_draup_mapping if mapped is None else mapped):
         problems.append("Map the role to a Draup role (Draup role id or name).")
     return problems
 
@@ -83,17 +94,15 @@ def roles_push(
     check_push_permission(user)
     report = PushReport()
     with transaction.atomic():
-        roles = list(
-            Role.objects.select_for_update(of=("self",))
-            .filter(pk__in=list(role_ids))
-            .select_related("company")
-            .order_by("pk")
-        )
+        roles = list(Role.objects.select_for_update().filter(pk__in=list(role_ids)).order_by("pk"))
         # Read after the lock, not joined to it: a joined row would be the one from before
-        # a concurrent push committed (PostgreSQL re-checks only the locked table).
+        # a concurrent push committed (PostgreSQL re-checks only the locked table). A company
+        # is read once, not once per role.
         last_runs = Run.objects.in_bulk([r.last_run_id for r in roles if r.last_run_id])
+        companies = Company.objects.in_bulk({r.company_id for r in roles})
         for role in roles:
             role.last_run = last_runs.get(role.last_run_id)
+            role.company = companies[role.company_id]
         docs = _job_descriptions_by_role(roles)
         linked = _linked_job_descriptions([r.last_run for r in roles if r.last_run])
         changed: list[Role] = []
@@ -259,31 +268,36 @@ def _new_runs(
     _company_roles) starts its role setup with it, and says so in `run.kept_company_role`."""
     kept = kept or {}
     key = queue_key_for(priority, timezone.now())
-    runs = Run.objects.bulk_create(
-        [
-            Run(
-                role=role,
-                created_by=user,
-                options=options or {},
-                batch_key=batch_key,
-                priority=priority,
-                queue_key=key,
-            )
-            for role in roles
-        ]
-    )
+    runs = [
+        Run(
+            role=role,
+            created_by=user,
+            options=options or {},
+            batch_key=batch_key,
+            priority=priority,
+            queue_key=key,
+        )
+        for role in roles
+    ]
+    create_objects(runs)
     names = run_step_names(options)
     positions = {name: i for i, name in enumerate(step_names())}
-    rows: list[dict] = []
+    outputs = []
     for role, run in zip(roles, runs, strict=True):
         company_role, from_run = kept.get(role.last_run_id) or ("", "")
         run.kept_company_role = company_role
-        for name in names:
-            row = {"run": run.pk, "name": name, "position": positions[name]}
-            if name == "role_setup" and company_role:
-                row["output"] = {"company_role_id": company_role, "company_role_from": from_run}
-            rows.append(row)
-    insert_rows(RunStep, rows)  # 9 a run: bulk_create's model instances cost seconds for 2,500 runs
+        kept_output = {"company_role_id": company_role, "company_role_from": from_run}
+        outputs += [kept_output if name == "role_setup" and company_role else {} for name in names]
+    # 9 a run, a column at a time: bulk_create's model instances cost seconds for 2,500 runs.
+    insert_columns(
+        RunStep,
+        {
+            "run": [run.pk for run in runs for _ in names],
+            "name": names * len(runs),
+            "position": [positions[name] for name in names] * len(runs),
+            "output": outputs,
+        },
+    )
     for role, run in zip(roles, runs, strict=True):
         role.last_run = run
     return runs

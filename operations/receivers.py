@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from batches.models import Batch
-from onboarding.bulk import insert_objects
+from onboarding.bulk import insert_rows
 from onboarding.explain import RETRYING, fix_for
 from onboarding.models import Role, RoleState, Run
 
@@ -27,10 +27,10 @@ def record_events(sender, rows, **kwargs) -> None:
     runs = _run_fields(logs)
     events = [_event(log, runs.get(log.content_object.last_run_id)) for log in logs]
     if len(logs) == 1:
-        Event.objects.bulk_create(events)  # its run's fields are subqueries (see _run_fields)
+        Event.objects.bulk_create([Event(**events[0])])  # its run's fields are subqueries (see _run_fields)
     else:
-        insert_objects(events)  # plain values: thousands for a big push, without a model per value
-    queued = [e for e in events if e.to_state == RoleState.QUEUED and e.run_id]
+        insert_rows(Event, events)  # plain values: thousands for a big push, by COPY
+    queued = [e for e in events if e["to_state"] == RoleState.QUEUED and e["run_id"]]
     if queued:
         _start_sla_records(queued)
     wake_processor()
@@ -53,20 +53,21 @@ def _run_fields(logs: list) -> dict[int, dict]:
     return {r["pk"]: {**r, "batch_id": r["batch_pk"]} for r in runs.values("pk", "trace_id", "batch_pk")}
 
 
-def _event(log, run: dict | None) -> Event:
+def _event(log, run: dict | None) -> dict:
+    """The event of a role's transition, by Event's attnames."""
     role = log.content_object
-    return Event(
-        type=EventType.for_state(log.state),
-        role_id=role.pk,
-        company_id=role.company_id,
-        run_id=role.last_run_id if run else None,
-        batch_id=run["batch_id"] if run else None,
-        from_state=log.source_state or "",
-        to_state=log.state,
-        actor_id=log.by_id,
-        reason=log.description or "",
-        correlation_id=run["trace_id"] if run else "",
-    )
+    return {
+        "type": EventType.for_state(log.state),
+        "role_id": role.pk,
+        "company_id": role.company_id,
+        "run_id": role.last_run_id if run else None,
+        "batch_id": run["batch_id"] if run else None,
+        "from_state": log.source_state or "",
+        "to_state": log.state,
+        "actor_id": log.by_id,
+        "reason": log.description or "",
+        "correlation_id": run["trace_id"] if run else "",
+    }
 
 
 def error_class(run: dict | None) -> str:
@@ -91,26 +92,33 @@ def sla_target_seconds(company_ids: set[int]) -> dict[int | None, float]:
     return targets
 
 
-def _start_sla_records(events: list[Event]) -> None:
+def _start_sla_records(events: list[dict]) -> None:
     """A run's first push starts its SLA clock; a retry of the same run keeps it running."""
     now = timezone.now()
-    targets = sla_target_seconds({e.company_id for e in events if e.company_id is not None})
-    records = []
+    targets = sla_target_seconds({e["company_id"] for e in events if e["company_id"] is not None})
+    rows = []
     for e in events:
-        assert e.run_id and e.role_id and e.company_id, "a queued role's event names its run and role"
-        target = targets.get(e.company_id, targets[None])
-        records.append(
-            SlaRecord(
-                run_id=e.run_id,
-                role_id=e.role_id,
-                company_id=e.company_id,
-                batch_id=e.batch_id,
-                started_at=now,
-                target_seconds=target,
-                due_at=now + timedelta(seconds=target),
-            )
+        assert e["run_id"] and e["role_id"] and e["company_id"], (
+            "a queued role's event names its run and role"
         )
-    SlaRecord.objects.bulk_create(records, ignore_conflicts=True)
+        target = targets.get(e["company_id"], targets[None])
+        rows.append(
+            {
+                **{key: e[key] for key in ("run_id", "role_id", "company_id", "batch_id")},
+                "started_at": now,
+                "target_seconds": target,
+                "due_at": now + timedelta(seconds=target),
+            }
+        )
+    if len(rows) == 1:  # a worker's: its batch is a subquery (see _run_fields)
+        SlaRecord.objects.bulk_create([SlaRecord(**rows[0])], ignore_conflicts=True)
+        return
+    # The runs that have a record already (retried ones) are left out in one query, and the
+    # rest go in bulk (thousands for a big push: by COPY, without a model instance per row).
+    # No other transaction starts one of these runs' clocks meanwhile: their roles are locked.
+    runs = [row["run_id"] for row in rows]
+    started = set(SlaRecord.objects.filter(run_id__in=runs).values_list("run_id", flat=True))
+    insert_rows(SlaRecord, [row for row in rows if row["run_id"] not in started])
 
 
 def wake_processor() -> None:

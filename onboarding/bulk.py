@@ -1,11 +1,12 @@
-"""Saving many rows' changed fields in a few statements.
+"""Writing many rows in a few statements, on both databases.
 
 Django's `bulk_update` builds one `CASE WHEN pk=... THEN ...` per row and field: for 2,500
 roles and 5 fields it spends seconds building expressions in Python, and the database
-evaluates a 2,500-branch CASE for every row. Here each batch of rows is one
-`UPDATE ... FROM (VALUES ...)` joined on the primary key: linear on both sides. The libraries
-that do this (django-pgbulk, django-bulk-load) are PostgreSQL-only, and SQLite (3.33+) must
-behave the same, so this is the small portable version.
+evaluates a 2,500-branch CASE for every row. Here the rows are one `UPDATE ... FROM` joined on
+the primary key: linear on both sides (PostgreSQL: the columns as arrays, unnested; SQLite
+3.33+: a VALUES list). New rows go by COPY on PostgreSQL (`insert_rows`, `create_objects`).
+The libraries that do this (django-pgbulk, django-bulk-load) are PostgreSQL-only, and SQLite
+must behave the same, so this is the small portable version.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ def bulk_update_fields(objs: Iterable[Model], field_names: Sequence[str]) -> int
     meta = model._meta
     fields = [meta.get_field(name) for name in field_names]
     connection = connections[router.db_for_write(model)]
-    # One statement on PostgreSQL; SQLite caps its parameters, so it gets as many as Django's
-    # own bulk writes would.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(*_update_from_arrays_sql(connection, meta, fields, objs))
+            return cursor.rowcount
+    # SQLite caps its parameters: as many statements as Django's own bulk writes would take.
     limit = connection.features.max_query_params
     rows = limit // (len(fields) + 1) if limit else len(objs)
     updated = 0
@@ -43,17 +47,30 @@ def bulk_update_fields(objs: Iterable[Model], field_names: Sequence[str]) -> int
     return updated
 
 
-def _update_sql(connection, meta, fields, objs) -> tuple[str, list]:
+def _update_from_arrays_sql(connection, meta, fields, objs) -> tuple[str, list]:
+    """PostgreSQL: one array a column, unnested into rows: a handful of parameters, not one a
+    value (for 2,500 roles, half the time of a VALUES list of 15,000)."""
     qn = connection.ops.quote_name
-    pk = meta.pk
-    columns = [pk, *fields]
-    # PostgreSQL types a VALUES column from its contents (NULL or a string would be text); SQLite
-    # has no such types, and a CAST there would change values (a datetime cast is numeric).
-    if connection.vendor == "postgresql":
-        cells = [f"CAST(%s AS {f.db_type(connection)})" for f in columns]
-    else:
-        cells = ["%s"] * len(columns)
-    row = "(" + ", ".join(cells) + ")"
+    columns = [meta.pk, *fields]
+    arrays = [
+        [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs] for field in columns
+    ]
+    names = [f"c{i}" for i in range(len(columns))]
+    typed = ", ".join(f"%s::{f.db_type(connection)}[]" for f in columns)
+    table = qn(meta.db_table)
+    assignments = ", ".join(f"{qn(f.column)} = v.{name}" for f, name in zip(fields, names[1:], strict=True))
+    sql = (
+        f"UPDATE {table} SET {assignments} FROM unnest({typed}) AS v({', '.join(names)}) "
+        f"WHERE {table}.{qn(meta.pk.column)} = v.c0"
+    )
+    return sql, arrays
+
+
+def _update_sql(connection, meta, fields, objs) -> tuple[str, list]:
+    """SQLite: the rows as a VALUES list joined on the primary key."""
+    qn = connection.ops.quote_name
+    columns = [meta.pk, *fields]
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     params = [
         field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in columns
     ]
@@ -61,7 +78,7 @@ def _update_sql(connection, meta, fields, objs) -> tuple[str, list]:
     assignments = ", ".join(f"{qn(f.column)} = v.column{i}" for i, f in enumerate(fields, start=2))
     sql = (
         f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(objs))}) AS v "
-        f"WHERE {table}.{qn(pk.column)} = v.column1"
+        f"WHERE {table}.{qn(meta.pk.column)} = v.column1"
     )
     return sql, params
 

@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django_fsm_log.models import StateLog
 
-from onboarding.bulk import create_objects, insert_columns, insert_rows
+from onboarding.bulk import bulk_update_fields, create_objects, insert_columns, insert_rows
 from onboarding.models import Role, RoleDocument, Run, RunStep
 from tests.factories import CompanyFactory
 
@@ -123,3 +123,22 @@ def test_a_bulk_push_logs_each_transition_with_its_own_time_and_user(django_user
         ("VALIDATION_ERROR", "DRAFT", user.pk, "Inputs fixed"),
     ]
     assert logs[0].timestamp < logs[1].timestamp
+
+
+def test_fields_written_in_bulk_reach_each_row_and_only_those_fields():
+    company = CompanyFactory()
+    roles = [Role.objects.create(company=company, name=f"Role {i}", occupation="Old") for i in range(3)]
+    run = Run.objects.create(role=roles[0])
+    for i, role in enumerate(roles):
+        role.state_reason = f"Reason {i}"  # text, one a row
+        role.last_run_id = run.pk if i == 0 else None  # an id and NULLs
+        role.occupation = "New"  # changed, but not written: not named
+    assert bulk_update_fields([*roles, roles[0]], ["state_reason", "last_run"]) == 3
+    stored = Role.objects.in_bulk([r.pk for r in roles])
+    assert [
+        (stored[r.pk].state_reason, stored[r.pk].last_run_id, stored[r.pk].occupation) for r in roles
+    ] == [
+        ("Reason 0", run.pk, "Old"),
+        ("Reason 1", None, "Old"),
+        ("Reason 2", None, "Old"),
+    ]

@@ -81,3 +81,17 @@ def test_a_file_over_the_upload_limit_is_refused_with_its_size(settings):
     with pytest.raises(ValidationError, match="The file is 2.0 MB; at most 1 MB"):
         doc.full_clean()
     assert not role.documents.exists()
+
+
+def test_a_role_changed_elsewhere_since_it_was_loaded_is_not_overwritten():
+    """django-fsm's concurrency check (our Role names its one state field for it)."""
+    from django_fsm import ConcurrentTransition
+
+    role = RoleFactory()
+    stale = Role.objects.get(pk=role.pk)
+    role.apply("reject", reason="No JD")
+    role.save()
+    stale.apply("reject", reason="No JD, said twice")
+    with pytest.raises(ConcurrentTransition), transaction.atomic():
+        stale.save()
+    assert Role.objects.get(pk=role.pk).state_reason == "No JD"

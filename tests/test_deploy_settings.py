@@ -147,3 +147,23 @@ def test_env_example_documents_every_setting_and_copies_cleanly(tmp_path):
 
 def _settings_source() -> str:
     return "".join((ROOT / "etter_site" / name).read_text() for name in ("settings.py", "security.py"))
+
+
+@pytest.mark.parametrize(
+    "setting,threshold,frozen",
+    [
+        ({}, 50000, True),
+        ({"WEB_GC_THRESHOLD": "20000"}, 20000, True),
+        ({"WEB_GC_THRESHOLD": "0"}, 700, False),
+    ],
+)
+def test_the_web_server_keeps_what_it_loaded_out_of_the_garbage_collectors_walks(setting, threshold, frozen):
+    """etter_site/wsgi.py, as the server loads it: the views imported, the loaded heap frozen,
+    and the collector's first threshold from WEB_GC_THRESHOLD (0: Python's own)."""
+    probe = "import gc, sys, etter_site.wsgi; print(gc.get_threshold()[0], gc.get_freeze_count(), 'batches.api' in sys.modules)"
+    result = start({"DEBUG": "1", **setting}, "-c", probe)
+    assert result.returncode == 0, result.stderr[-2000:]
+    first, frozen_count, views_loaded = result.stdout.split()
+    assert int(first) == threshold
+    assert (int(frozen_count) > 50_000) is frozen  # all of Django, DRF and the site
+    assert views_loaded == "True"

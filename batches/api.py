@@ -60,6 +60,7 @@ class PushBatchApi(APIView):
                 source=BatchSource.API,
                 name=f"{len(items)} roles from the API",
                 options=options,
+                created=report.created,
                 refusals=[
                     (r.item.company, r.item.role_name, r.error, r.item.sent)
                     for r in report.refused

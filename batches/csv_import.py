@@ -123,6 +123,7 @@ def import_roles(
                 refusals=refused,
                 options=options,
                 into=into,
+                created=report.created,
             )
     return result
 

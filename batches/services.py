@@ -9,7 +9,7 @@ from django.db.models import F
 
 from batches.models import Batch, BatchRefusal, BatchSource
 from onboarding.errors import AppError
-from onboarding.models import Role, RunStatus
+from onboarding.models import Role, RoleDocument, RunStatus
 from onboarding.names import name_key
 from onboarding.services import roles_push
 
@@ -23,13 +23,15 @@ def batch_push(
     options: dict | None = None,
     refusals: Iterable[tuple[str, str, AppError, dict]] = (),
     into: Batch | None = None,
+    created: Iterable[tuple[Role, list[RoleDocument]]] = (),
 ) -> Batch:
     """Queue many roles as one batch, in a constant number of queries. Roles that cannot go
     are recorded on the batch with the reason; so are `refusals`, the (company, role name,
     error, what was sent) of items the intake refused before they became roles. The rest are queued.
 
     `into`: the next round of that batch instead of a new one (a fix-and-retry import): its
-    refusals of the roles given now are replaced by what happens to them this time."""
+    refusals of the roles given now are replaced by what happens to them this time.
+    `created`: roles among them that the caller's transaction has just created (roles_push)."""
     ids = list(dict.fromkeys(role_ids))
     refusals = list(refusals)
     if not ids and into is None:
@@ -40,7 +42,9 @@ def batch_push(
             batch = Batch.objects.create(created_by=user, source=source, name=name, requested=requested)
         else:
             batch = _next_round(into, ids, refusals)
-        report = roles_push(role_ids=ids, user=user, options=options, batch_key=batch.batch_id)
+        report = roles_push(
+            role_ids=ids, user=user, options=options, batch_key=batch.batch_id, created=created
+        )
         found = {role.pk for role, _ in report.refused} | {run.role_id for run in report.runs}
         rows = [_refusal(batch, role, error) for role, error in report.refused]
         rows += [

@@ -124,6 +124,12 @@ class IntakeReport:
     def roles(self) -> list[Role]:
         return [r.role for r in self.accepted if r.role is not None]
 
+    @property
+    def created(self) -> list[tuple[Role, list[RoleDocument]]]:
+        """The roles this intake created, with their documents: what `roles_push(created=...)`
+        need not read again in the same transaction."""
+        return [(r.known_role, r.new_documents) for r in self.accepted if r.outcome == Outcome.CREATED]
+
 
 def intake(
     *,

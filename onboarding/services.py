@@ -84,26 +84,36 @@ def roles_push(
     reason: str = "Pushed to Etter",
     options: dict | None = None,
     batch_key: str = "",
+    created: Iterable[tuple[Role, list[RoleDocument]]] = (),
 ) -> PushReport:
     """Validate and queue many roles at once, in a constant number of queries.
 
     A failed, degraded role whose last run can resume gets that run back (it starts at the
     step that failed); every other role gets a new run. Roles that cannot go are refused
     with the reason, and a draft that fails validation moves to VALIDATION_ERROR.
+
+    `created`: roles among `role_ids` that the caller's transaction has just created, with
+    their documents (the intake's new roles). They are not read again: no other transaction
+    can see them yet, so there is nothing to lock, and what is stored is what the caller holds.
     """
     check_push_permission(user)
     report = PushReport()
     with transaction.atomic():
-        roles = list(Role.objects.select_for_update().filter(pk__in=list(role_ids)).order_by("pk"))
+        new = {role.pk: (role, documents) for role, documents in created}
+        wanted = [pk for pk in role_ids if pk not in new]
+        roles = list(Role.objects.select_for_update().filter(pk__in=wanted).order_by("pk")) if wanted else []
         # Read after the lock, not joined to it: a joined row would be the one from before
         # a concurrent push committed (PostgreSQL re-checks only the locked table). A company
         # is read once, not once per role.
         last_runs = Run.objects.in_bulk([r.last_run_id for r in roles if r.last_run_id])
+        docs = _job_descriptions_by_role(roles)
+        for role, documents in new.values():
+            docs[role.pk] = [d for d in documents if d.doc_type == DocumentType.JOB_DESCRIPTION]
+        roles = sorted([*roles, *(role for role, _ in new.values())], key=lambda role: role.pk)
         companies = Company.objects.in_bulk({r.company_id for r in roles})
         for role in roles:
             role.last_run = last_runs.get(role.last_run_id)
             role.company = companies[role.company_id]
-        docs = _job_descriptions_by_role(roles)
         linked = _linked_job_descriptions([r.last_run for r in roles if r.last_run])
         changed: list[Role] = []
         fresh: list[Role] = []

@@ -160,7 +160,10 @@ def _settings_source() -> str:
 def test_the_web_server_keeps_what_it_loaded_out_of_the_garbage_collectors_walks(setting, threshold, frozen):
     """etter_site/wsgi.py, as the server loads it: the views imported, the loaded heap frozen,
     and the collector's first threshold from WEB_GC_THRESHOLD (0: Python's own)."""
-    probe = "import gc, sys, etter_site.wsgi; print(gc.get_threshold()[0], gc.get_freeze_count(), 'batches.api' in sys.modules)"
+    probe = (
+        "import gc, sys, etter_site.wsgi; "
+        "print(gc.get_threshold()[0], gc.get_freeze_count(), 'batches.api' in sys.modules)"
+    )
     result = start({"DEBUG": "1", **setting}, "-c", probe)
     assert result.returncode == 0, result.stderr[-2000:]
     first, frozen_count, views_loaded = result.stdout.split()

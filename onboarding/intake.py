@@ -184,11 +184,13 @@ def _existing_roles(
     companies: dict[str, Company], items: list[RoleItem]
 ) -> tuple[dict[tuple[int, str], Role], dict[int, list[RoleDocument]]]:
     """The roles the items name, by (company, name key), and their JDs: three queries."""
-    ids = [c.pk for c in companies.values()]
+    by_pk = {c.pk: c for c in companies.values()}
     keys = {name_key(i.role_name) for i in items}
-    names = Role.objects.filter(company_id__in=ids).values_list("pk", "company_id", "name")
+    names = Role.objects.filter(company_id__in=list(by_pk)).values_list("pk", "company_id", "name")
     wanted = {pk: (company_id, name_key(name)) for pk, company_id, name in names if name_key(name) in keys}
-    roles = Role.objects.select_related("company", "last_run").in_bulk(list(wanted))
+    roles = Role.objects.select_related("last_run").in_bulk(list(wanted))
+    for role in roles.values():
+        role.company = by_pk[role.company_id]  # one company object each, not one a role
     existing = {wanted[pk]: role for pk, role in roles.items()}
     documents: dict[int, list[RoleDocument]] = {}
     for doc in RoleDocument.objects.filter(role_id__in=list(wanted), doc_type=DocumentType.JOB_DESCRIPTION):

@@ -86,6 +86,9 @@ class ItemResult:
     new_documents: list[RoleDocument] = field(default_factory=list)
     choice: str = OnExisting.UPDATE
     reassess: bool = False
+    # Created, but another request stored the same role first: it is that request's row, to be
+    # read and locked like any stored role (see IntakeReport.created).
+    raced: bool = False
 
     @property
     def known_role(self) -> Role:
@@ -126,9 +129,13 @@ class IntakeReport:
 
     @property
     def created(self) -> list[tuple[Role, list[RoleDocument]]]:
-        """The roles this intake created, with their documents: what `roles_push(created=...)`
-        need not read again in the same transaction."""
-        return [(r.known_role, r.new_documents) for r in self.accepted if r.outcome == Outcome.CREATED]
+        """The roles this intake stored itself, with their documents: what `roles_push(created=...)`
+        need not read (nor lock) again in the same transaction, as no other can see them yet."""
+        return [
+            (r.known_role, r.new_documents)
+            for r in self.accepted
+            if r.outcome == Outcome.CREATED and not r.raced
+        ]
 
 
 def intake(
@@ -330,8 +337,10 @@ def _refuse_unpushable(role, documents, fields=None, *, will_be_stale=False) -> 
 
 
 def _write(accepted: list[ItemResult], user, stale_reason: str) -> None:
-    created = [r.known_role for r in accepted if r.outcome == Outcome.CREATED]
-    _create_roles(created)
+    created = [r for r in accepted if r.outcome == Outcome.CREATED]
+    raced = _create_roles([r.known_role for r in created])
+    for result in created:
+        result.raced = result.known_role.pk in raced
     updated = [r for r in accepted if r.outcome == Outcome.UPDATED and r.field_values]
     for result in updated:
         for name, value in result.field_values.items():
@@ -365,19 +374,25 @@ def _write(accepted: list[ItemResult], user, stale_reason: str) -> None:
     )
 
 
-def _create_roles(roles: list[Role]) -> None:
+def _create_roles(roles: list[Role]) -> set[int]:
+    """Store the new roles; returns the ids of those another request stored first."""
     try:
         with transaction.atomic():
             create_objects(roles)
+        return set()
     except IntegrityError:
         # Another request created one of these roles at the same moment: take what is stored.
+        raced = set()
         for role in roles:
-            stored, _ = Role.objects.get_or_create(
+            stored, made = Role.objects.get_or_create(
                 company=role.company,
                 name=role.name,
                 defaults={f: getattr(role, f) for f in (*MAPPING, *DESCRIPTIVE)},
             )
             role.pk, role._state.adding = stored.pk, False
+            if not made:
+                raced.add(stored.pk)
+        return raced
 
 
 def report_estimate(report: IntakeReport):

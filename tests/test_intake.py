@@ -69,6 +69,30 @@ def test_the_same_role_twice_in_one_batch_is_refused_once(api, liberty):
     assert Role.objects.count() == 1
 
 
+def test_a_role_another_request_created_and_pushed_meanwhile_is_refused_as_in_flight(
+    api, csm, liberty, monkeypatch
+):
+    """The other request stored and pushed the role after this one read what exists: this one
+    takes the stored role, locked and read again, not the one it meant to create."""
+    from onboarding import intake, services
+
+    other = ready_role(company=liberty, name="Claims Adjuster", draup_role_name="C")
+    services.roles_push(role_ids=[other.pk], user=csm)
+    monkeypatch.setattr(intake, "_existing_roles", lambda companies, items: ({}, {}))  # read before
+    item = {"company_id": "Liberty Mutual", "role_name": "Claims Adjuster", "draup_role_name": "C"}
+    roles = [
+        {**item, "documents": [{"content": JD}]},
+        {**item, "role_name": "Underwriter", "documents": [{"content": JD}]},
+    ]
+    response = api.post(BASE + "push-batch", {"roles": roles}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert [a["role_name"] for a in body["accepted"]] == ["Underwriter"]
+    assert [(r["role_name"], r["error"]) for r in body["refused"]] == [("Claims Adjuster", "CONFLICT")]
+    assert "is already being pushed" in body["refused"][0]["reason"]
+    assert Run.objects.filter(role=other).count() == 1
+
+
 def test_the_admin_refuses_a_role_that_differs_from_another_only_by_case(admin_client, adjuster):
     response = admin_client.post(
         reverse("admin:onboarding_role_add"),

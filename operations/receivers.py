@@ -118,7 +118,10 @@ def _start_sla_records(events: list[dict]) -> None:
     # No other transaction starts one of these runs' clocks meanwhile: their roles are locked.
     runs = [row["run_id"] for row in rows]
     started = set(SlaRecord.objects.filter(run_id__in=runs).values_list("run_id", flat=True))
-    insert_rows(SlaRecord, [row for row in rows if row["run_id"] not in started])
+    first: dict[int, dict] = {}
+    for row in rows:  # a run's clock starts once
+        first.setdefault(row["run_id"], row)
+    insert_rows(SlaRecord, [row for run_id, row in first.items() if run_id not in started])
 
 
 def wake_processor() -> None:

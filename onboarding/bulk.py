@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from itertools import repeat
+from uuid import UUID
 
 from django.db import connections, router
 from django.db.models import Model
@@ -185,16 +187,27 @@ def _column(field, given: list, connection) -> list:
     prepared: dict = {}
 
     def prepare(value):
-        try:  # by type too: True, 1 and 1.0 are equal, and prepare differently for JSON
-            key = (type(value), value) if value or value is None else (type(value), "empty")
-            return prepared[key]
-        except TypeError:  # unhashable (a non-empty dict or list): prepared each time
+        key = _same_value_key(value)
+        if key is None:
             return _as_text(field.get_db_prep_save(value, connection))
-        except KeyError:
+        if key not in prepared:
             prepared[key] = _as_text(field.get_db_prep_save(value, connection))
-            return prepared[key]
+        return prepared[key]
 
     return [prepare(v) for v in given]
+
+
+def _same_value_key(value) -> tuple | None:
+    """A key that only values stored identically share, or None (prepare it each time). By
+    type too: True, 1 and 1.0 are equal in Python and not in JSON; times by their zone and fold
+    as well (equal instants may still read differently). Floats are not shared: 0.0 == -0.0."""
+    if value is None or type(value) in (str, int, bool, UUID):
+        return (type(value), value)
+    if isinstance(value, datetime):
+        return (type(value), value, value.tzinfo, value.fold)
+    if type(value) in (dict, list) and not value:
+        return (type(value), "empty")
+    return None
 
 
 def _as_text(value):

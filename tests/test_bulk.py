@@ -142,3 +142,24 @@ def test_fields_written_in_bulk_reach_each_row_and_only_those_fields():
         ("Reason 1", None, "Old"),
         ("Reason 2", None, "Old"),
     ]
+
+
+def test_times_equal_in_python_but_an_hour_apart_are_stored_apart():
+    """01:30 on the night clocks go back happens twice (fold 0 and 1): Python calls the two
+    equal, the database must not get one for both."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    run = Run.objects.create(role=Role.objects.create(company=CompanyFactory(), name="Analyst"))
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    second = first.replace(fold=1)
+    assert first == second  # what a cache keyed on the value alone would merge
+    insert_rows(
+        RunStep,
+        [
+            {"run": run.pk, "name": "a", "position": 0, "started_at": first},
+            {"run": run.pk, "name": "b", "position": 1, "started_at": second},
+        ],
+    )
+    stored = dict(RunStep.objects.filter(run=run).values_list("name", "started_at"))
+    assert (stored["b"] - stored["a"]).total_seconds() == 3600

@@ -43,7 +43,7 @@ def bulk_update_fields(objs: Iterable[Model], field_names: Sequence[str]) -> int
     updated = 0
     with connection.cursor() as cursor:
         for start in range(0, len(objs), rows):
-            sql, params = _update_sql(connection, meta, fields, objs[start : start + rows])
+            sql, params = _update_from_values_sql(connection, meta, fields, objs[start : start + rows])
             cursor.execute(sql, params)
             updated += cursor.rowcount
     return updated
@@ -68,7 +68,7 @@ def _update_from_arrays_sql(connection, meta, fields, objs) -> tuple[str, list]:
     return sql, arrays
 
 
-def _update_sql(connection, meta, fields, objs) -> tuple[str, list]:
+def _update_from_values_sql(connection, meta, fields, objs) -> tuple[str, list]:
     """SQLite: the rows as a VALUES list joined on the primary key."""
     qn = connection.ops.quote_name
     columns = [meta.pk, *fields]
@@ -149,7 +149,7 @@ def _insert(model: type[Model], connection, given: dict, count: int, ids: Sequen
     columns = [f for f in fields if f in given]
     cells: list = [_column(f, given[f], connection) for f in columns]
     defaults = [f for f in fields if f not in given]
-    cells += [repeat(_as_text(defaults_for(f, connection)), count) for f in defaults]
+    cells += [repeat(_as_text(_default(f, connection)), count) for f in defaults]
     if ids:
         columns.insert(0, model._meta.pk)
         cells.insert(0, list(ids))
@@ -179,7 +179,7 @@ def _column(field, given: list, connection) -> list:
     missing = [v is _MISSING for v in given]
     if any(missing):  # the default as given (a new one a row, as a callable default gives)
         given = [field.get_default() if m else v for v, m in zip(given, missing, strict=True)]
-    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+    if _stamped(field):
         now = timezone.now()
         given = [now if v is None else v for v in given]
     if field.get_internal_type() in AS_GIVEN:
@@ -218,19 +218,14 @@ def _as_text(value):
     return value
 
 
-def defaults_for(field, connection):
+def _stamped(field) -> bool:
+    """Whether the field is an auto_now(_add) time, which a new row takes as now."""
+    return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+
+
+def _default(field, connection):
     """A field's default, prepared, for a row that does not name it (auto_now(_add): now)."""
-    now = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-    return field.get_db_prep_save(timezone.now() if now else field.get_default(), connection)
-
-
-def insert_objects(objs: Sequence[Model]) -> None:
-    """`insert_rows` for unsaved model instances of one model (their ids stay None), when only
-    plain values are set on them (no expressions)."""
-    if not objs:
-        return
-    model = type(objs[0])
-    _insert(model, connections[router.db_for_write(model)], _attributes(objs), len(objs))
+    return field.get_db_prep_save(timezone.now() if _stamped(field) else field.get_default(), connection)
 
 
 def _attributes(objs: Sequence[Model]) -> dict:
@@ -259,7 +254,7 @@ def create_objects(objs: Sequence[Model]) -> None:
     meta = model._meta
     now = timezone.now()
     for field in meta.concrete_fields:
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        if _stamped(field):
             for obj in objs:  # a new row's time is now, whatever was set (as pre_save does)
                 setattr(obj, field.attname, now)
     with connection.cursor() as cursor:
